@@ -1,0 +1,391 @@
+//! The container's init: the process `create` forks, which builds the
+//! container around itself and then waits on its start socket until `start`
+//! tells it to execute the configured program.
+//!
+//! Its steps, in order (the runtime side is in `container::create`):
+//! 1. wait until the runtime has written id maps and moved it into the cgroup;
+//! 2. join namespaces given by path; create the cgroup namespace;
+//! 3. a new session keyring, a new session;
+//! 4. hostname, domainname, sysctls;
+//! 5. mounts, device nodes, `/dev` symlinks (in the runtime's view of paths);
+//! 6. ask the runtime to run prestart/createRuntime hooks; run
+//!    createContainer hooks;
+//! 7. `pivot_root`; the terminal; masked and read-only paths; read-only root;
+//! 8. personality, limits, user, capabilities, labels, seccomp (see
+//!    `process`); find the program;
+//! 9. report ready; wait for `start`; run startContainer hooks; execute.
+
+mod mount_options;
+pub mod rootfs;
+
+pub use mount_options::known as known_mount_options;
+
+use std::convert::Infallible;
+use std::ffi::CStr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use hafen_oci::runtime::{LinuxNamespaceType, LinuxPersonalityDomain, Spec};
+use rustix::net::SocketFlags;
+
+use crate::cgroups::Cgroup;
+use crate::hooks::{self, HookError, HookKind};
+use crate::namespaces::{self, NamespaceError};
+use crate::process::{ProcessError, ProcessPlan};
+use crate::sync::{Channel, StartReply, StartRequest, ToChild, ToRuntime};
+use crate::sys;
+use rootfs::{Rootfs, RootfsError};
+
+/// Errors inside the container's init (reported to the runtime as text).
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// Namespaces.
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    /// The root filesystem.
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    /// The process set-up.
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    /// A hook.
+    #[error(transparent)]
+    Hook(#[from] HookError),
+    /// A kernel call.
+    #[error("{what}: {source}")]
+    Sys {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The runtime went away or aborted.
+    #[error("the runtime aborted the container's creation")]
+    Aborted,
+}
+
+fn sys_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> InitError {
+    let what = what.into();
+    move |source| InitError::Sys { what, source }
+}
+
+/// What the container's init works with (prepared by the runtime before it
+/// forks; the child has its own copy).
+#[derive(Debug)]
+pub struct InitArgs<'a> {
+    /// The configuration.
+    pub spec: &'a Spec,
+    /// The bundle.
+    pub bundle: &'a Path,
+    /// The root filesystem on the host.
+    pub rootfs: &'a Path,
+    /// The container's cgroup.
+    pub cgroup: &'a Cgroup,
+    /// The process to run.
+    pub plan: ProcessPlan,
+    /// The channel to the runtime.
+    pub channel: &'a Channel,
+    /// The start socket (listening).
+    pub exec_listener: &'a OwnedFd,
+    /// A connected console socket, with `process.terminal` and
+    /// `--console-socket`.
+    pub console_socket: Option<&'a OwnedFd>,
+    /// Send the terminal's master to the runtime (foreground `run`).
+    pub console_to_runtime: bool,
+    /// A connected socket to the seccomp listener.
+    pub seccomp_listener: Option<&'a OwnedFd>,
+    /// Namespaces to join by path (empty when a helper joined them).
+    pub join: &'a [(LinuxNamespaceType, OwnedFd)],
+    /// Create a cgroup namespace.
+    pub new_cgroupns: bool,
+    /// Whether the container has a user namespace.
+    pub userns: bool,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// The session keyring to join (`None`: keep the caller's).
+    pub keyring: Option<&'a CStr>,
+}
+
+/// Runs the container's init; never returns.
+pub fn container_init(args: InitArgs<'_>) -> ! {
+    let channel = args.channel;
+    let Err(e) = run(args);
+    let _ = channel.send(
+        &ToRuntime::Error {
+            message: e.to_string(),
+        },
+        None,
+    );
+    sys::exit_now(1)
+}
+
+/// Waits for the runtime's go-ahead; returns the state it sent along.
+fn wait_continue(channel: &Channel) -> Result<(Option<String>, Option<String>), InitError> {
+    match channel.recv::<ToChild>() {
+        Ok(Some((
+            ToChild::Continue {
+                state,
+                seccomp_state,
+            },
+            _,
+        ))) => Ok((state, seccomp_state)),
+        _ => Err(InitError::Aborted),
+    }
+}
+
+fn run(mut a: InitArgs<'_>) -> Result<Infallible, InitError> {
+    // The runtime may have blocked signals (foreground `run`); this process
+    // is PID 1 of its namespace and ignores signals it has no handler for,
+    // so give the terminating ones a handler until the program runs.
+    sys::exit_on_terminating_signals().map_err(sys_err("signal handlers"))?;
+    sys::set_signal_mask(libc::SIG_SETMASK, &[]).map_err(sys_err("signal mask"))?;
+
+    let (_, seccomp_state) = wait_continue(a.channel)?;
+    for (kind, fd) in a.join {
+        namespaces::join(*kind, fd)?;
+    }
+    if a.new_cgroupns {
+        namespaces::unshare(libc::CLONE_NEWCGROUP, "a cgroup namespace")?;
+    }
+    if let Some(name) = a.keyring {
+        // Not every kernel offers keyrings to every namespace; runc ignores
+        // that too.
+        if let Err(e) = sys::join_session_keyring(Some(name)) {
+            tracing::debug!("no new session keyring: {e}");
+        }
+    }
+    rustix::process::setsid().map_err(|e| InitError::Sys {
+        what: "setsid".into(),
+        source: e.into(),
+    })?;
+    set_names(a.spec)?;
+    write_sysctls(a.spec)?;
+
+    let root = Rootfs {
+        spec: a.spec,
+        path: a.rootfs,
+        bundle: a.bundle,
+        cgroup: a.cgroup,
+        cgroupns: a.new_cgroupns,
+        userns: a.userns,
+    };
+    root.prepare(&a.plan.cwd)?;
+    a.channel
+        .send(&ToRuntime::RunHooks, None)
+        .map_err(sys_err("sync"))?;
+    let (state, _) = wait_continue(a.channel)?;
+    let hooks = a.spec.hooks().as_ref();
+    let create_container = HookKind::CreateContainer.of(hooks);
+    if !create_container.is_empty() {
+        hooks::run(
+            HookKind::CreateContainer,
+            create_container,
+            state.as_deref().unwrap_or("{}"),
+            Some(a.rootfs),
+        )?;
+    }
+    rootfs::pivot(a.rootfs, a.no_pivot)?;
+    if a.plan.terminal {
+        setup_terminal(&a)?;
+    }
+    rootfs::finish(a.spec)?;
+    if let Some(personality) = a
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.personality().as_ref())
+    {
+        let persona = match personality.domain() {
+            LinuxPersonalityDomain::PerLinux => 0,
+            LinuxPersonalityDomain::PerLinux32 => 0x0008,
+        };
+        sys::set_personality(persona).map_err(sys_err("personality"))?;
+    }
+    if let Some(socket) = a.seccomp_listener {
+        let socket = socket.try_clone().map_err(sys_err("seccomp listener"))?;
+        a.plan.notify = Some(crate::process::NotifyTarget {
+            socket,
+            state: seccomp_state.unwrap_or_default(),
+        });
+    }
+    let program = a.plan.finalize()?;
+    a.channel
+        .send(&ToRuntime::Ready, None)
+        .map_err(sys_err("sync"))?;
+
+    let (conn, state) = wait_for_start(a.exec_listener)?;
+    let result = start(&a, &conn, &state, &program);
+    let message = match result {
+        Ok(never) => match never {},
+        Err(e) => e.to_string(),
+    };
+    let _ = conn.send(
+        &StartReply::Error {
+            message: message.clone(),
+        },
+        None,
+    );
+    Err(InitError::Sys {
+        what: message,
+        source: std::io::Error::from_raw_os_error(0),
+    })
+}
+
+/// What happens on `start`: the startContainer hooks, then the program.
+fn start(
+    a: &InitArgs<'_>,
+    conn: &Channel,
+    state: &str,
+    program: &CStr,
+) -> Result<Infallible, InitError> {
+    let hooks = HookKind::StartContainer.of(a.spec.hooks().as_ref());
+    if !hooks.is_empty() {
+        hooks::run(HookKind::StartContainer, hooks, state, None)?;
+    }
+    conn.send(&StartReply::Executing, None)
+        .map_err(sys_err("start reply"))?;
+    Err(a.plan.exec(program).into())
+}
+
+/// Accepts connections on the start socket until one carries a start
+/// request (status probes connect and close without a word).
+fn wait_for_start(listener: &OwnedFd) -> Result<(Channel, String), InitError> {
+    loop {
+        let conn = match rustix::net::accept_with(listener, SocketFlags::CLOEXEC) {
+            Ok(conn) => conn,
+            Err(rustix::io::Errno::INTR | rustix::io::Errno::CONNABORTED) => continue,
+            Err(e) => {
+                return Err(InitError::Sys {
+                    what: "accept on the start socket".into(),
+                    source: e.into(),
+                });
+            }
+        };
+        let channel = Channel::from_fd(conn);
+        if let Ok(Some((StartRequest::Start { state }, _))) = channel.recv::<StartRequest>() {
+            return Ok((channel, state));
+        }
+    }
+}
+
+fn set_names(spec: &Spec) -> Result<(), InitError> {
+    if let Some(name) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        rustix::system::sethostname(name.as_bytes()).map_err(|e| InitError::Sys {
+            what: format!("sethostname {name:?}"),
+            source: e.into(),
+        })?;
+    }
+    if let Some(name) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+        rustix::system::setdomainname(name.as_bytes()).map_err(|e| InitError::Sys {
+            what: format!("setdomainname {name:?}"),
+            source: e.into(),
+        })?;
+    }
+    Ok(())
+}
+
+/// Writes `linux.sysctl` through `/proc/sys` (the values apply to the
+/// writer's namespaces, which are the container's).
+fn write_sysctls(spec: &Spec) -> Result<(), InitError> {
+    let Some(sysctls) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
+        return Ok(());
+    };
+    for (key, value) in sysctls {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        std::fs::write(&path, value.as_bytes())
+            .map_err(sys_err(format!("sysctl {key}={value}")))?;
+    }
+    Ok(())
+}
+
+/// The container's terminal: a new pty in its devpts, the slave bound over
+/// `/dev/console` and made the process's stdio and controlling terminal,
+/// the master handed to the console socket or the runtime.
+fn setup_terminal(a: &InitArgs<'_>) -> Result<(), InitError> {
+    let pty = crate::console::open_pty(a.plan.console_size)
+        .map_err(sys_err("open a pty in the container"))?;
+    let console = Path::new("/dev/console");
+    if !console.exists() {
+        std::fs::File::create(console).map_err(sys_err("create /dev/console"))?;
+    }
+    let slave_path =
+        std::ffi::CString::new(pty.slave_path.as_os_str().as_encoded_bytes()).unwrap_or_default();
+    sys::mount(
+        Some(&slave_path),
+        c"/dev/console",
+        None,
+        libc::MS_BIND,
+        None,
+    )
+    .map_err(sys_err("bind the pty to /dev/console"))?;
+    if let Some(socket) = a.console_socket {
+        crate::console::send_master(socket.as_fd(), pty.master.as_fd())
+            .map_err(sys_err("send the pty to the console socket"))?;
+    } else if a.console_to_runtime {
+        a.channel
+            .send(&ToRuntime::Console, Some(pty.master.as_fd()))
+            .map_err(sys_err("send the pty"))?;
+    }
+    crate::console::become_console(&pty.slave)
+        .map_err(sys_err("make the pty the controlling terminal"))?;
+    Ok(())
+}
+
+/// The helper of the user-namespace path (see `namespaces`): joins and
+/// creates namespaces in the required order, then forks the init as a
+/// sibling and reports its pidfd. Never returns.
+pub fn helper(plan: &namespaces::Plan, args: InitArgs<'_>) -> ! {
+    let channel = args.channel;
+    match helper_steps(plan, channel) {
+        Ok(()) => {}
+        Err(e) => {
+            let _ = channel.send(
+                &ToRuntime::Error {
+                    message: e.to_string(),
+                },
+                None,
+            );
+            sys::exit_now(1)
+        }
+    }
+    // SAFETY: the helper is single-threaded (a fresh fork of the runtime).
+    match unsafe { sys::clone3(libc::CLONE_PARENT as u64, 0) } {
+        Ok(sys::Forked::Child) => container_init(InitArgs { join: &[], ..args }),
+        Ok(sys::Forked::Parent { pidfd, .. }) => {
+            let _ = channel.send(&ToRuntime::InitPid, Some(pidfd.as_fd()));
+            sys::exit_now(0)
+        }
+        Err(e) => {
+            let _ = channel.send(
+                &ToRuntime::Error {
+                    message: format!("cannot start the container's init: {e}"),
+                },
+                None,
+            );
+            sys::exit_now(1)
+        }
+    }
+}
+
+fn helper_steps(plan: &namespaces::Plan, channel: &Channel) -> Result<(), InitError> {
+    // Paths first: they may belong to the host's user namespace.
+    for (kind, fd) in &plan.join {
+        namespaces::join(*kind, fd)?;
+    }
+    if let Some(fd) = &plan.user_path {
+        namespaces::join(LinuxNamespaceType::User, fd)?;
+    }
+    let rest = plan.new_flags & !(libc::CLONE_NEWUSER | libc::CLONE_NEWPID);
+    if plan.new_user {
+        namespaces::unshare(libc::CLONE_NEWUSER, "a user namespace")?;
+        channel
+            .send(&ToRuntime::MapIds, None)
+            .map_err(sys_err("sync"))?;
+        wait_continue(channel)?;
+    }
+    namespaces::unshare(rest, "namespaces")?;
+    if plan.new_flags & libc::CLONE_NEWPID != 0 {
+        namespaces::unshare(libc::CLONE_NEWPID, "a pid namespace")?;
+    }
+    Ok(())
+}
