@@ -40,10 +40,10 @@ pub struct RuntimeArgs {
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
     /// Accepted for compatibility (rootless mode is detected).
-    #[arg(long, global = true, value_name = "true|false|auto")]
+    #[arg(long, value_name = "true|false|auto")]
     rootless: Option<String>,
     /// Accepted for compatibility; checkpointing is not supported.
-    #[arg(long, global = true, hide = true)]
+    #[arg(long, hide = true)]
     criu: Option<String>,
     #[command(subcommand)]
     command: RuntimeCommand,

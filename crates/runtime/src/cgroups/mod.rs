@@ -286,6 +286,45 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Moves the calling process into the v1 directories by writing `0` to
+    /// their `tasks` files. A thread that moves itself this way does not
+    /// take the kernel's global threadgroup lock, whose write side waits for
+    /// an RCU grace period (milliseconds) every time a process is moved
+    /// through `cgroup.procs`; for a single-threaded process it is the same
+    /// move. The v2 directory is joined at fork (`CLONE_INTO_CGROUP`).
+    pub fn join_v1_self(&self) -> Result<()> {
+        for dir in &self.v1 {
+            write_file(&dir.path, "tasks", "0")?;
+        }
+        Ok(())
+    }
+
+    /// Moves a process into the v1 directories (through `cgroup.procs`).
+    pub fn add_process_v1(&self, pid: i32) -> Result<()> {
+        let pid = pid.to_string();
+        for dir in &self.v1 {
+            write_file(&dir.path, "cgroup.procs", &pid)?;
+        }
+        Ok(())
+    }
+
+    /// The v2 directory, opened for `CLONE_INTO_CGROUP`.
+    pub fn unified_fd(&self) -> Result<Option<std::os::fd::OwnedFd>> {
+        let Some(dir) = &self.unified else {
+            return Ok(None);
+        };
+        rustix::fs::open(
+            dir,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map(Some)
+        .map_err(|e| CgroupError::Read {
+            path: dir.clone(),
+            source: e.into(),
+        })
+    }
+
     /// Moves a process into every directory of the cgroup.
     pub fn add_process(&self, pid: i32) -> Result<()> {
         let pid = pid.to_string();

@@ -208,6 +208,11 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
         })
         .transpose()?;
     let (to_child, in_child) = Channel::pair().map_err(io_err("socketpair"))?;
+    let unified = cgroup.unified_fd()?;
+    // Without a user namespace the init moves itself into the v1 cgroups
+    // (cheap, see `Cgroup::join_v1_self`); with one it may lack the rights on
+    // the host's cgroup files, so the runtime moves it.
+    let cgroup_self_join = !userns;
     let keyring = state.keyring.as_deref().and_then(|k| CString::new(k).ok());
 
     let args = InitArgs {
@@ -226,12 +231,13 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
         userns,
         no_pivot: opts.no_pivot,
         keyring: keyring.as_deref(),
+        cgroup_self_join,
     };
     let restore = ChildNamespaces::enter(&ns, spec)?;
     let (pid, pidfd) = if ns.needs_helper {
         // SAFETY: the runtime is single-threaded at this point (no thread is
         // ever started before a container's process is forked).
-        match unsafe { sys::clone3(0, libc::SIGCHLD as u64) }
+        match unsafe { sys::clone3(0, libc::SIGCHLD as u64, unified.as_ref().map(|f| f.as_fd())) }
             .map_err(io_err("cannot start the container's helper"))?
         {
             sys::Forked::Child => init::helper(&ns, args),
@@ -252,8 +258,14 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
     } else {
         let flags = ns.new_flags as u64;
         // SAFETY: as above, the runtime is single-threaded here.
-        match unsafe { sys::clone3(flags, libc::SIGCHLD as u64) }
-            .map_err(io_err("cannot start the container's init"))?
+        match unsafe {
+            sys::clone3(
+                flags,
+                libc::SIGCHLD as u64,
+                unified.as_ref().map(|f| f.as_fd()),
+            )
+        }
+        .map_err(io_err("cannot start the container's init"))?
         {
             sys::Forked::Child => init::container_init(args),
             sys::Forked::Parent { pid, pidfd } => {
@@ -280,7 +292,9 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
         std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
             .map_err(io_err(format!("cannot set process.oomScoreAdj to {adj}")))?;
     }
-    cgroup.add_process(pid)?;
+    if !cgroup_self_join {
+        cgroup.add_process_v1(pid)?;
+    }
     state.pid = pid;
     state.start_time = procfs::start_time(pid).ok().flatten().unwrap_or(0);
     state

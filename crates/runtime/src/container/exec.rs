@@ -158,7 +158,11 @@ pub fn exec(rt: &Runtime, opts: &ExecOptions) -> Result<Executed> {
         .keyring
         .as_deref()
         .and_then(|k| CString::new(k).ok());
+    let unified = c.state.cgroup.unified_fd()?;
+    let cgroup_self_join = joined.user.is_none();
     let args = ExecChild {
+        cgroup: &c.state.cgroup,
+        cgroup_self_join,
         plan,
         channel: &in_child,
         joined: &joined,
@@ -167,15 +171,16 @@ pub fn exec(rt: &Runtime, opts: &ExecOptions) -> Result<Executed> {
         keyring: keyring.as_deref(),
     };
     // SAFETY: the runtime is single-threaded here.
-    let (pid, pidfd) = match unsafe { sys::clone3(0, libc::SIGCHLD as u64) }
-        .map_err(io_err("cannot start the process"))?
-    {
-        sys::Forked::Child => exec_child(args),
-        sys::Forked::Parent { pid, pidfd } => (pid, pidfd),
-    };
+    let (pid, pidfd) =
+        match unsafe { sys::clone3(0, libc::SIGCHLD as u64, unified.as_ref().map(|f| f.as_fd())) }
+            .map_err(io_err("cannot start the process"))?
+        {
+            sys::Forked::Child => exec_child(args),
+            sys::Forked::Parent { pid, pidfd } => (pid, pidfd),
+        };
     drop(in_child);
     drop(console_socket);
-    let result = serve(&c, pid, &to_child);
+    let result = serve(&c, pid, &to_child, cgroup_self_join);
     let console = match result {
         Ok(console) => console,
         Err(e) => {
@@ -206,8 +211,10 @@ pub fn exec(rt: &Runtime, opts: &ExecOptions) -> Result<Executed> {
 }
 
 /// The runtime's side: cgroup, then wait for the process to execute.
-fn serve(c: &Container, pid: i32, ch: &Channel) -> Result<Option<OwnedFd>> {
-    c.state.cgroup.add_process(pid)?;
+fn serve(c: &Container, pid: i32, ch: &Channel, cgroup_self_join: bool) -> Result<Option<OwnedFd>> {
+    if !cgroup_self_join {
+        c.state.cgroup.add_process_v1(pid)?;
+    }
     ch.send(
         &ToChild::Continue {
             state: None,
@@ -239,6 +246,8 @@ fn serve(c: &Container, pid: i32, ch: &Channel) -> Result<Option<OwnedFd>> {
 }
 
 struct ExecChild<'a> {
+    cgroup: &'a crate::cgroups::Cgroup,
+    cgroup_self_join: bool,
     plan: ProcessPlan,
     channel: &'a Channel,
     joined: &'a Joined,
@@ -264,6 +273,9 @@ fn exec_child(mut a: ExecChild<'_>) -> ! {
 }
 
 fn exec_child_steps(a: &mut ExecChild<'_>) -> std::result::Result<CString, String> {
+    if a.cgroup_self_join {
+        a.cgroup.join_v1_self().map_err(|e| e.to_string())?;
+    }
     match a.channel.recv::<ToChild>() {
         Ok(Some((ToChild::Continue { .. }, _))) => {}
         _ => return Err("the runtime aborted the exec".into()),

@@ -104,6 +104,8 @@ pub struct InitArgs<'a> {
     pub no_pivot: bool,
     /// The session keyring to join (`None`: keep the caller's).
     pub keyring: Option<&'a CStr>,
+    /// Move into the v1 cgroups itself (the runtime does it otherwise).
+    pub cgroup_self_join: bool,
 }
 
 /// Runs the container's init; never returns.
@@ -140,6 +142,12 @@ fn run(mut a: InitArgs<'_>) -> Result<Infallible, InitError> {
     sys::exit_on_terminating_signals().map_err(sys_err("signal handlers"))?;
     sys::set_signal_mask(libc::SIG_SETMASK, &[]).map_err(sys_err("signal mask"))?;
 
+    if a.cgroup_self_join {
+        a.cgroup.join_v1_self().map_err(|e| InitError::Sys {
+            what: e.to_string(),
+            source: std::io::Error::from_raw_os_error(libc::EIO),
+        })?;
+    }
     let (_, seccomp_state) = wait_continue(a.channel)?;
     for (kind, fd) in a.join {
         namespaces::join(*kind, fd)?;
@@ -349,7 +357,7 @@ pub fn helper(plan: &namespaces::Plan, args: InitArgs<'_>) -> ! {
         }
     }
     // SAFETY: the helper is single-threaded (a fresh fork of the runtime).
-    match unsafe { sys::clone3(libc::CLONE_PARENT as u64, 0) } {
+    match unsafe { sys::clone3(libc::CLONE_PARENT as u64, 0, None) } {
         Ok(sys::Forked::Child) => container_init(InitArgs { join: &[], ..args }),
         Ok(sys::Forked::Parent { pidfd, .. }) => {
             let _ = channel.send(&ToRuntime::InitPid, Some(pidfd.as_fd()));
