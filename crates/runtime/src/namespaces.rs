@@ -189,6 +189,29 @@ impl Plan {
     }
 }
 
+/// Becomes root of the user namespace just entered (uid and gid 0, no
+/// supplementary groups): until then the process keeps the host's ids, which
+/// the namespace cannot represent, and files it creates would fail with
+/// EOVERFLOW.
+pub fn become_root() -> Result<(), NamespaceError> {
+    use rustix::process::{Gid, Uid};
+    let sys = |what: &str| {
+        let what = what.to_string();
+        move |e: rustix::io::Errno| NamespaceError::Sys {
+            what: what.clone(),
+            source: e.into(),
+        }
+    };
+    if std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow") {
+        rustix::thread::set_thread_groups(&[]).map_err(sys("drop supplementary groups"))?;
+    }
+    rustix::thread::set_thread_res_gid(Gid::ROOT, Gid::ROOT, Gid::ROOT)
+        .map_err(sys("become gid 0 in the user namespace (is it mapped?)"))?;
+    rustix::thread::set_thread_res_uid(Uid::ROOT, Uid::ROOT, Uid::ROOT)
+        .map_err(sys("become uid 0 in the user namespace (is it mapped?)"))?;
+    Ok(())
+}
+
 /// Writes a process's uid and gid maps (`containerID hostID size` lines).
 pub fn write_id_maps(
     pid: i32,

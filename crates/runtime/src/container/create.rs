@@ -232,6 +232,7 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
         no_pivot: opts.no_pivot,
         keyring: keyring.as_deref(),
         cgroup_self_join,
+        helper_made_user: false,
     };
     let restore = ChildNamespaces::enter(&ns, spec)?;
     let (pid, pidfd) = if ns.needs_helper {

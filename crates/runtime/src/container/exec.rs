@@ -258,6 +258,7 @@ struct ExecChild<'a> {
 
 /// The new process's side; never returns.
 fn exec_child(mut a: ExecChild<'_>) -> ! {
+    crate::init::hide_from_container();
     let channel = a.channel;
     let message = match exec_child_steps(&mut a) {
         Ok(program) => {
@@ -282,6 +283,7 @@ fn exec_child_steps(a: &mut ExecChild<'_>) -> std::result::Result<CString, Strin
     }
     if let Some(fd) = &a.joined.user {
         namespaces::join(LinuxNamespaceType::User, fd).map_err(|e| e.to_string())?;
+        namespaces::become_root().map_err(|e| e.to_string())?;
     }
     for (kind, fd) in &a.joined.others {
         namespaces::join(*kind, fd).map_err(|e| e.to_string())?;

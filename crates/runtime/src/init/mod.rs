@@ -106,6 +106,8 @@ pub struct InitArgs<'a> {
     pub keyring: Option<&'a CStr>,
     /// Move into the v1 cgroups itself (the runtime does it otherwise).
     pub cgroup_self_join: bool,
+    /// The helper set up the user namespace (and became its root).
+    pub helper_made_user: bool,
 }
 
 /// Runs the container's init; never returns.
@@ -135,7 +137,16 @@ fn wait_continue(channel: &Channel) -> Result<(Option<String>, Option<String>), 
     }
 }
 
+/// Makes the calling process non-dumpable until it executes the program:
+/// other processes in the container (even root without CAP_SYS_PTRACE) then
+/// cannot open its `/proc/<pid>/` files, `exe` among them, which would
+/// otherwise lead back to the hafen binary (CVE-2019-5736).
+pub(crate) fn hide_from_container() {
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+}
+
 fn run(mut a: InitArgs<'_>) -> Result<Infallible, InitError> {
+    hide_from_container();
     // The runtime may have blocked signals (foreground `run`); this process
     // is PID 1 of its namespace and ignores signals it has no handler for,
     // so give the terminating ones a handler until the program runs.
@@ -149,6 +160,9 @@ fn run(mut a: InitArgs<'_>) -> Result<Infallible, InitError> {
         })?;
     }
     let (_, seccomp_state) = wait_continue(a.channel)?;
+    if a.userns && !a.helper_made_user {
+        namespaces::become_root()?;
+    }
     for (kind, fd) in a.join {
         namespaces::join(*kind, fd)?;
     }
@@ -343,6 +357,7 @@ fn setup_terminal(a: &InitArgs<'_>) -> Result<(), InitError> {
 /// creates namespaces in the required order, then forks the init as a
 /// sibling and reports its pidfd. Never returns.
 pub fn helper(plan: &namespaces::Plan, args: InitArgs<'_>) -> ! {
+    hide_from_container();
     let channel = args.channel;
     match helper_steps(plan, channel) {
         Ok(()) => {}
@@ -358,7 +373,11 @@ pub fn helper(plan: &namespaces::Plan, args: InitArgs<'_>) -> ! {
     }
     // SAFETY: the helper is single-threaded (a fresh fork of the runtime).
     match unsafe { sys::clone3(libc::CLONE_PARENT as u64, 0, None) } {
-        Ok(sys::Forked::Child) => container_init(InitArgs { join: &[], ..args }),
+        Ok(sys::Forked::Child) => container_init(InitArgs {
+            join: &[],
+            helper_made_user: true,
+            ..args
+        }),
         Ok(sys::Forked::Parent { pidfd, .. }) => {
             let _ = channel.send(&ToRuntime::InitPid, Some(pidfd.as_fd()));
             sys::exit_now(0)
@@ -382,6 +401,7 @@ fn helper_steps(plan: &namespaces::Plan, channel: &Channel) -> Result<(), InitEr
     }
     if let Some(fd) = &plan.user_path {
         namespaces::join(LinuxNamespaceType::User, fd)?;
+        namespaces::become_root()?;
     }
     let rest = plan.new_flags & !(libc::CLONE_NEWUSER | libc::CLONE_NEWPID);
     if plan.new_user {
