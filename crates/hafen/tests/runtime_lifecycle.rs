@@ -1,6 +1,8 @@
 //! The lifecycle commands, as an engine drives them: create, start, state,
 //! kill, delete, run, list, ps, pause, resume, events, features, spec.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use serde_json::json;

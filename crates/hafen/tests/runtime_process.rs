@@ -1,6 +1,8 @@
 //! `process`: args, env, cwd, user, umask, terminal, rlimits,
 //! capabilities, noNewPrivileges, oomScoreAdj, labels, personality.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::io::Read;

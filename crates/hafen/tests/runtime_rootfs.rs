@@ -1,6 +1,8 @@
 //! The root filesystem: pivot_root, read-only root, propagation, mounts,
 //! masked and read-only paths, devices and /dev symlinks.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use serde_json::{Value, json};

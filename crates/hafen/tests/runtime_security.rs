@@ -2,6 +2,8 @@
 //! descriptors (CVE-2024-21626), overwriting the runtime through
 //! /proc/self/exe (CVE-2019-5736), fork bombs, memory hogs, seccomp.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::process::{Command, Stdio};
