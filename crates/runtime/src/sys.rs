@@ -463,33 +463,48 @@ pub fn attach_device_filter(cgroup_dir: BorrowedFd<'_>, insns: &[BpfInsn]) -> io
     }
     let mut name = [0u8; 16];
     name[..11].copy_from_slice(b"hafen_devcg");
-    let load = ProgLoad {
-        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
-        insn_cnt: u32::try_from(insns.len())
-            .map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?,
-        insns: insns.as_ptr() as u64,
-        license: c"Apache-2.0".as_ptr() as u64,
-        log_level: 0,
-        log_size: 0,
-        log_buf: 0,
-        kern_version: 0,
-        prog_flags: 0,
-        prog_name: name,
-        prog_ifindex: 0,
-        expected_attach_type: BPF_CGROUP_DEVICE,
+    let insn_cnt =
+        u32::try_from(insns.len()).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
+    let load = |log: &mut [u8]| {
+        let attr = ProgLoad {
+            prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+            insn_cnt,
+            insns: insns.as_ptr() as u64,
+            license: c"Apache-2.0".as_ptr() as u64,
+            log_level: u32::from(!log.is_empty()),
+            log_size: log.len() as u32,
+            log_buf: log.as_mut_ptr() as u64,
+            kern_version: 0,
+            prog_flags: 0,
+            prog_name: name,
+            prog_ifindex: 0,
+            expected_attach_type: BPF_CGROUP_DEVICE,
+        };
+        // SAFETY: `attr` is a valid bpf_attr prefix of the size we pass; the
+        // instructions, the license and the log buffer outlive the call.
+        unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_PROG_LOAD,
+                std::ptr::addr_of!(attr),
+                size_of::<ProgLoad>(),
+            )
+        }
     };
-    // SAFETY: `load` is a valid bpf_attr prefix of the size we pass; the
-    // instruction array and license string outlive the call.
-    let prog = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_LOAD,
-            std::ptr::addr_of!(load),
-            size_of::<ProgLoad>(),
-        )
-    };
+    let mut prog = load(&mut []);
     if prog < 0 {
-        return Err(io::Error::last_os_error());
+        let err = io::Error::last_os_error();
+        // Load again with the verifier's log, to say what it refused.
+        let mut log = vec![0u8; 16 * 1024];
+        prog = load(&mut log);
+        if prog < 0 {
+            let text = String::from_utf8_lossy(&log);
+            let text = text.trim_end_matches('\0').trim().replace('\n', "; ");
+            return Err(io::Error::new(
+                err.kind(),
+                format!("loading the device filter: {err}: {text}"),
+            ));
+        }
     }
     // SAFETY: BPF_PROG_LOAD returned a new fd that we own.
     let prog = unsafe { OwnedFd::from_raw_fd(prog as RawFd) };
@@ -510,7 +525,11 @@ pub fn attach_device_filter(cgroup_dir: BorrowedFd<'_>, insns: &[BpfInsn]) -> io
         )
     };
     if ret < 0 {
-        Err(io::Error::last_os_error())
+        let err = io::Error::last_os_error();
+        Err(io::Error::new(
+            err.kind(),
+            format!("attaching the device filter: {err}"),
+        ))
     } else {
         Ok(())
     }

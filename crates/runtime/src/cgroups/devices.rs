@@ -243,11 +243,17 @@ pub fn compile_bpf_program(rules: &[DeviceRule]) -> Vec<BpfInsn> {
         block.push((insn(BPF_ALU64_MOV_K, 0, 0, 0, i32::from(rule.allow)), false));
         block.push((insn(BPF_EXIT, 0, 0, 0, 0), false));
         let len = block.len();
+        let matches_everything = !block.iter().any(|(_, jumps)| *jumps);
         for (i, (mut ins, jumps)) in block.into_iter().enumerate() {
             if jumps {
                 ins.off = (len - i - 1) as i16;
             }
             prog.push(ins);
+        }
+        if matches_everything {
+            // Earlier rules can never decide: the verifier refuses
+            // unreachable instructions, so stop here.
+            return prog;
         }
     }
     prog.push(insn(BPF_ALU64_MOV_K, 0, 0, 0, 1));

@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 use hafen_oci::runtime::{LinuxDevice, LinuxResources};
 use serde::{Deserialize, Serialize};
 
-pub use devices::{BpfInsn as BpfInsnRepr, DeviceRule, compile_bpf_program, effective_rules};
+pub use devices::{
+    BpfInsn as BpfInsnRepr, DeviceKind, DeviceRule, compile_bpf_program, effective_rules,
+};
 pub use discover::{Hierarchies, Layout};
 pub use stats::Stats;
 
