@@ -298,3 +298,77 @@ fn terminal_without_a_console_socket_is_refused_for_create() {
     assert_eq!(status.code(), Some(1));
     assert!(err.contains("console socket"), "{err}");
 }
+
+#[test]
+fn run_in_the_foreground_with_a_terminal() {
+    // `script` gives the runtime a terminal of its own, as a user's shell would.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return;
+    }
+    let rt = Runtime::default();
+    let bundle = Bundle::new(&["sh", "-c", "readlink /proc/self/fd/0; tty; echo done"])
+        .with(|c| c["process"]["terminal"] = json!(true));
+    let command = format!(
+        "{} runtime --root {} run --bundle {} {}",
+        hafen().display(),
+        rt.root.path().display(),
+        bundle.path().display(),
+        unique("tty")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text} {}", stderr(&out));
+    assert!(text.contains("/dev/pts/0"), "{text}");
+    assert!(text.contains("done"), "{text}");
+}
+
+#[test]
+fn orphans_of_a_container_are_reaped_by_run() {
+    let rt = Runtime::default();
+    // Without a pid namespace, orphans are re-parented to `run` (a subreaper).
+    let bundle = Bundle::new(&["sh", "-c", "(sleep 0.1 &); (sleep 3 &); sleep 2"]).with(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "pid");
+    });
+    let id = unique("reap");
+    let mut child = rt
+        .cmd(&["run", "--bundle", bundle.path().to_str().unwrap(), &id])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _c = Container { rt: &rt, id };
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let run_pid = child.id() as i32;
+    let mut zombies = Vec::new();
+    let mut adopted = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r.to_string()) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split(' ').collect();
+        if fields.get(1).and_then(|p| p.parse::<i32>().ok()) == Some(run_pid) {
+            adopted += 1;
+            if fields[0] == "Z" {
+                zombies.push(stat.clone());
+            }
+        }
+    }
+    assert!(zombies.is_empty(), "zombies of run: {zombies:?}");
+    assert!(
+        adopted >= 2,
+        "the init and the long-lived orphan are run's children ({adopted})"
+    );
+    assert!(child.wait().unwrap().success());
+}

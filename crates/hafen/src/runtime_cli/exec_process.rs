@@ -144,24 +144,25 @@ impl ExecFlags {
                 let cap: Capability =
                     serde_json::from_value(serde_json::Value::String(name.clone()))
                         .map_err(|_| bad(format!("unknown capability {name:?}")))?;
-                for set in [
-                    caps.bounding().clone(),
-                    caps.effective().clone(),
-                    caps.permitted().clone(),
-                    caps.ambient().clone(),
-                ]
-                .iter()
-                .enumerate()
-                {
-                    let mut updated: Capabilities = set.1.clone().unwrap_or_default();
+                // Added to every set, inheritable included, so that the
+                // ambient capability can be raised for a non-root user too.
+                let add = |set: &Option<Capabilities>| {
+                    let mut updated = set.clone().unwrap_or_default();
                     updated.insert(cap);
-                    match set.0 {
-                        0 => caps.set_bounding(Some(updated)),
-                        1 => caps.set_effective(Some(updated)),
-                        2 => caps.set_permitted(Some(updated)),
-                        _ => caps.set_ambient(Some(updated)),
-                    };
-                }
+                    Some(updated)
+                };
+                let (b, e, p_, i, a) = (
+                    add(caps.bounding()),
+                    add(caps.effective()),
+                    add(caps.permitted()),
+                    add(caps.inheritable()),
+                    add(caps.ambient()),
+                );
+                caps.set_bounding(b)
+                    .set_effective(e)
+                    .set_permitted(p_)
+                    .set_inheritable(i)
+                    .set_ambient(a);
             }
             p.set_capabilities(Some(caps));
         }
