@@ -49,7 +49,8 @@ fn missing_and_malformed_configs() {
 #[test]
 fn bad_values_in_the_config() {
     let rt = Runtime::default();
-    let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    type Change = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(Change, &str)> = vec![
         (
             Box::new(|c| {
                 c["linux"]["namespaces"]
