@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Builds and installs hafen on a Debian 12 machine and runs a first
+# container, without any image registry: the container's root filesystem
+# is made from Debian's busybox-static package.
+#
+# Usage (as root): scripts/install.sh [PREFIX]     (PREFIX default: /usr/local)
+# Installs PREFIX/bin/hafen and the PREFIX/bin/hafen-runc symlink.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PREFIX=${1:-/usr/local}
+DEMO=${HAFEN_DEMO_DIR:-/var/lib/hafen/demo}
+
+if [ "$(id -u)" != 0 ]; then
+  echo "scripts/install.sh: run as root (it installs packages and starts a container)" >&2
+  exit 1
+fi
+
+echo "== Debian packages"
+missing=""
+for pkg in busybox-static build-essential; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
+fi
+
+echo "== Rust toolchain"
+if ! command -v cargo >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q cargo rustc || true
+fi
+need=85
+have=$(rustc --version 2>/dev/null | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
+if [ -z "$have" ] || [ "$have" -lt "$need" ]; then
+  echo "scripts/install.sh: hafen needs Rust 1.$need or newer (found: $(rustc --version 2>/dev/null || echo none));" >&2
+  echo "  Debian 12's rustc is older: install a current toolchain with rustup (https://rustup.rs) and run this again." >&2
+  exit 1
+fi
+
+echo "== build (release, statically linked)"
+host=$(rustc -vV | sed -n 's/^host: //p')
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked -p hafen --target "$host"
+install -D -m 0755 "target/$host/release/hafen" "$PREFIX/bin/hafen"
+ln -sf hafen "$PREFIX/bin/hafen-runc"
+echo "installed $PREFIX/bin/hafen and $PREFIX/bin/hafen-runc"
+
+echo "== a first container (busybox from busybox-static, no registry)"
+rm -rf "$DEMO"
+mkdir -p "$DEMO/rootfs"/{bin,etc,proc,sys,dev,tmp,root}
+cp /bin/busybox "$DEMO/rootfs/bin/busybox"
+for applet in $("$DEMO/rootfs/bin/busybox" --list | grep -vx busybox); do
+  ln -sf busybox "$DEMO/rootfs/bin/$applet"
+done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$DEMO/rootfs/etc/passwd"
+echo 'root:x:0:' > "$DEMO/rootfs/etc/group"
+chmod 1777 "$DEMO/rootfs/tmp"
+(cd "$DEMO" && "$PREFIX/bin/hafen" runtime spec)
+# The default config runs an interactive shell; run a command instead.
+sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"sh", "-c", "echo hello from a hafen container: $(hostname), pid $$, $(id)"/' "$DEMO/config.json"
+"$PREFIX/bin/hafen" runtime run --bundle "$DEMO" "hafen-demo-$$"
+echo "== done: try '$PREFIX/bin/hafen runtime run --bundle $DEMO demo' or see README.md"
