@@ -4,7 +4,7 @@
 # is made from Debian's busybox-static package.
 #
 # Usage (as root): scripts/install.sh [PREFIX]     (PREFIX default: /usr/local)
-# Installs PREFIX/bin/hafen and the PREFIX/bin/hafen-runc symlink.
+# Installs PREFIX/bin/hafen and the PREFIX/bin/hafen-runc link.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PREFIX=${1:-/usr/local}
@@ -41,7 +41,9 @@ echo "== build (release, statically linked)"
 host=$(rustc -vV | sed -n 's/^host: //p')
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked -p hafen --target "$host"
 install -D -m 0755 "target/$host/release/hafen" "$PREFIX/bin/hafen"
-ln -sf hafen "$PREFIX/bin/hafen-runc"
+# A hard link, not a symlink: tools that resolve symlinks (readlink -f)
+# would otherwise call "hafen" and lose the runtime command line.
+ln -f "$PREFIX/bin/hafen" "$PREFIX/bin/hafen-runc"
 echo "installed $PREFIX/bin/hafen and $PREFIX/bin/hafen-runc"
 
 echo "== a first container (busybox from busybox-static, no registry)"

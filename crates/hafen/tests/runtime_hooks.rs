@@ -77,7 +77,10 @@ fn every_hook_runs_in_order_with_the_state() {
         "createContainer runs in the container's namespace"
     );
     for (_, _, state) in &after_create {
-        assert_eq!(state["status"], "creating");
+        assert_eq!(
+            state["status"], "created",
+            "steps 3-5 come after the environment is created"
+        );
         assert_eq!(state["id"], c.id.as_str());
         assert_eq!(state["bundle"], bundle.path().to_str().unwrap());
         assert_eq!(state["annotations"]["org.example.key"], "value");

@@ -218,3 +218,48 @@ fn user_namespace_joined_with_a_network_path_uses_the_helper() {
     assert_ne!(r["namespaces"]["user"], host_ns("user"));
     assert_eq!(r["pid"], 1);
 }
+
+#[test]
+fn without_a_mount_namespace_the_mounts_are_undone_by_delete() {
+    let rt = Runtime::default();
+    let bundle = Bundle::new(&["/checker", "report"]).own_rootfs().with(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "mount");
+        // The mounts go to the host's namespace: keep it to a few.
+        c["mounts"] = json!([{"destination": "/proc", "type": "proc", "source": "proc"},
+                                 {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}]);
+        c["linux"]["maskedPaths"] = json!([]);
+        c["linux"]["readonlyPaths"] = json!([]);
+    });
+    let rootfs = bundle.path().join("rootfs");
+    let c = rt.create(&bundle);
+    assert!(
+        !mounts_containing(rootfs.to_str().unwrap()).is_empty(),
+        "mounted in the host's namespace"
+    );
+    rt.ok(&["start", &c.id]);
+    c.wait_status("stopped");
+    let r = parse_json(bundle.stdout().as_bytes());
+    assert_eq!(r["namespaces"]["mnt"], host_ns("mnt"));
+    rt.ok(&["delete", &c.id]);
+    assert!(
+        mounts_containing(rootfs.to_str().unwrap()).is_empty(),
+        "{:?}",
+        mounts_containing(rootfs.to_str().unwrap())
+    );
+}
+
+#[test]
+fn a_config_without_process_creates_but_cannot_start() {
+    let rt = Runtime::default();
+    let bundle = Bundle::new(&["true"]).with(|c| c["process"] = json!(null));
+    let c = rt.create(&bundle);
+    assert_eq!(c.status(), "created");
+    let out = rt.output(&["start", &c.id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no \"process\""), "{}", stderr(&out));
+    assert_eq!(c.status(), "created", "a failed start has no effect");
+    rt.ok(&["delete", &c.id]);
+}

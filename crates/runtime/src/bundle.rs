@@ -72,7 +72,7 @@ pub enum SpecError {
     #[error("root filesystem {0} is not a directory")]
     RootfsNotDirectory(PathBuf),
     /// The configuration has no `process`.
-    #[error("config.json has no \"process\": a container needs a process to run")]
+    #[error("config.json has no \"process\": there is nothing to start")]
     ProcessMissing,
     /// `process.args` is empty.
     #[error("process.args is empty: give the program to run as its first element")]
@@ -83,11 +83,6 @@ pub enum SpecError {
     /// A namespace type appears twice.
     #[error("linux.namespaces lists the {0} namespace twice")]
     NamespaceDuplicate(String),
-    /// There is no mount namespace.
-    #[error(
-        "linux.namespaces has no \"mount\" namespace: hafen sets up the root filesystem only in a new or joined mount namespace"
-    )]
-    NoMountNamespace,
     /// A user namespace is created without mappings.
     #[error(
         "a new user namespace needs linux.uidMappings and linux.gidMappings: without them every id is unmapped"
@@ -206,8 +201,10 @@ fn strip_position(message: &str) -> String {
 /// Checks the rules of the specification (and hafen's own safety rules) that
 /// serde cannot express.
 pub fn validate(spec: &Spec) -> Result<(), SpecError> {
-    let process = spec.process().as_ref().ok_or(SpecError::ProcessMissing)?;
-    validate_process(process)?;
+    // `process` is optional until `start` (runtime-spec, config.md).
+    if let Some(process) = spec.process() {
+        validate_process(process)?;
+    }
     let linux = spec.linux().as_ref();
     let namespaces = linux.and_then(|l| l.namespaces().as_ref());
     let mut seen = HashSet::new();
@@ -223,9 +220,6 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
             .flatten()
             .any(|n| n.typ() == t && n.path().is_none())
     };
-    if !has(LinuxNamespaceType::Mount) {
-        return Err(SpecError::NoMountNamespace);
-    }
     if let Some(linux) = linux {
         let mapped = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
             || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
@@ -416,9 +410,14 @@ mod tests {
     }
 
     #[test]
-    fn missing_mount_namespace_is_refused() {
-        let spec = parse(&MINIMAL.replace(r#"{"type":"mount"},"#, "")).unwrap();
-        assert!(matches!(validate(&spec), Err(SpecError::NoMountNamespace)));
+    fn a_missing_process_is_fine_until_start() {
+        let spec = parse(&MINIMAL.replace(
+            r#""process":{"args":["true"],"cwd":"/","user":{"uid":0,"gid":0}},"#,
+            "",
+        ))
+        .unwrap();
+        assert!(spec.process().is_none());
+        validate(&spec).unwrap();
     }
 
     #[test]

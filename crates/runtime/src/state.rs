@@ -89,6 +89,10 @@ pub struct ContainerState {
     /// The session keyring the container joined, if any.
     #[serde(default)]
     pub keyring: Option<String>,
+    /// The container's mounts were made in the host's mount namespace (the
+    /// configuration has no mount namespace): `delete` unmounts them.
+    #[serde(default)]
+    pub host_mounts: bool,
     /// Set while `create` is still at work (a record that stays set belongs
     /// to an interrupted create, which `delete` cleans up).
     #[serde(default)]

@@ -16,6 +16,7 @@ use super::{Container, Runtime, validate_id};
 use crate::bundle::Bundle;
 use crate::cgroups::Cgroup;
 use crate::hooks::{self, HookKind};
+use crate::init::rootfs::{MountNamespace, unmount_host_rootfs};
 use crate::init::{self, InitArgs};
 use crate::namespaces::{self, Plan};
 use crate::process::ProcessPlan;
@@ -60,6 +61,8 @@ pub struct Created {
 /// Undoes a half-made container when dropped (unless disarmed).
 struct Cleanup {
     dir: PathBuf,
+    /// The root filesystem, when its mounts are in the host's namespace.
+    host_rootfs: Option<PathBuf>,
     cgroup: Option<Cgroup>,
     init: Option<(i32, OwnedFd)>,
     armed: bool,
@@ -76,6 +79,9 @@ impl Drop for Cleanup {
                 rustix::process::Pid::from_raw(*pid),
                 rustix::process::WaitOptions::empty(),
             );
+        }
+        if let Some(rootfs) = &self.host_rootfs {
+            unmount_host_rootfs(rootfs);
         }
         if let Some(cgroup) = &self.cgroup {
             if let Err(e) = cgroup.destroy() {
@@ -99,10 +105,10 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
     validate_id(&opts.id)?;
     let bundle = Bundle::load(&opts.bundle)?;
     let spec = &bundle.spec;
-    let Some(process) = spec.process().as_ref() else {
-        return Err(crate::bundle::SpecError::ProcessMissing.into());
-    };
-    let terminal = process.terminal().unwrap_or(false);
+    // Without a process the container is created and `start` fails, as the
+    // specification allows.
+    let process = spec.process().as_ref();
+    let terminal = process.and_then(|p| p.terminal()).unwrap_or(false);
     if terminal && opts.console_socket.is_none() && !opts.console_to_caller {
         return Err(Error::NeedConsoleSocket);
     }
@@ -116,12 +122,18 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
         .transpose()?;
     let listener_path = seccomp.as_ref().and_then(|s| s.listener_path.clone());
     let listener_metadata = seccomp.as_ref().and_then(|s| s.listener_metadata.clone());
-    let mut plan = ProcessPlan::new(process, seccomp)?;
     let extra = listen_fds() + opts.preserve_fds;
     for fd in 3..3 + extra {
         sys::check_fd_open(fd as i32).map_err(io_err(format!("preserved fd {fd} (of {extra})")))?;
     }
-    plan.extra_fds = extra;
+    let plan = process
+        .map(|p| {
+            ProcessPlan::new(p, seccomp).map(|mut plan| {
+                plan.extra_fds = extra;
+                plan
+            })
+        })
+        .transpose()?;
     let ns = Plan::new(spec)?;
     let cgroup = Cgroup::for_container(
         linux
@@ -149,7 +161,9 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
         }
         Err(e) => return Err(io_err(format!("cannot create {}", dir.display()))(e)),
     }
+    let host_mounts = MountNamespace::of(spec) == MountNamespace::Host;
     let mut guard = Cleanup {
+        host_rootfs: host_mounts.then(|| bundle.rootfs.clone()),
         dir: dir.clone(),
         cgroup: None,
         init: None,
@@ -171,6 +185,7 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
         cgroup: cgroup.clone(),
         own_pid_namespace,
         keyring: (!opts.no_new_keyring).then(|| opts.id.clone()),
+        host_mounts,
         creating: true,
     };
     state
@@ -289,7 +304,7 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
             linux.gid_mappings().as_deref().unwrap_or(&[]),
         )?;
     }
-    if let Some(adj) = process.oom_score_adj() {
+    if let Some(adj) = process.and_then(|p| p.oom_score_adj()) {
         std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
             .map_err(io_err(format!("cannot set process.oomScoreAdj to {adj}")))?;
     }
@@ -323,7 +338,9 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
     loop {
         match to_child.recv::<ToRuntime>() {
             Ok(Some((ToRuntime::RunHooks, _))) => {
-                let hook_state = state.hook_state(Status::Creating, Some(pid)).to_json();
+                // Steps 3-5 of the lifecycle come after the environment is
+                // created (step 2): the specification's status is "created".
+                let hook_state = state.hook_state(Status::Created, Some(pid)).to_json();
                 let hooks = spec.hooks().as_ref();
                 let ran = hooks::run(
                     HookKind::Prestart,
@@ -345,7 +362,7 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
                 }
                 let inside = state
                     .hook_state(
-                        Status::Creating,
+                        Status::Created,
                         Some(if own_pid_namespace { 1 } else { pid }),
                     )
                     .to_json();

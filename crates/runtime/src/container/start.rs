@@ -74,8 +74,8 @@ pub(crate) fn start_container(c: &Container) -> Result<()> {
             "the container's init ended before it could start".into(),
         )),
     };
-    let _ = std::fs::remove_file(c.dir.join(EXEC_SOCKET));
     outcome?;
+    let _ = std::fs::remove_file(c.dir.join(EXEC_SOCKET));
     let spec = c.spec()?;
     let poststart = HookKind::Poststart.of(spec.hooks().as_ref());
     if !poststart.is_empty() {

@@ -34,7 +34,7 @@ use crate::namespaces::{self, NamespaceError};
 use crate::process::{ProcessError, ProcessPlan};
 use crate::sync::{Channel, StartReply, StartRequest, ToChild, ToRuntime};
 use crate::sys;
-use rootfs::{Rootfs, RootfsError};
+use rootfs::{MountNamespace, Rootfs, RootfsError};
 
 /// Errors inside the container's init (reported to the runtime as text).
 #[derive(Debug, thiserror::Error)]
@@ -81,8 +81,9 @@ pub struct InitArgs<'a> {
     pub rootfs: &'a Path,
     /// The container's cgroup.
     pub cgroup: &'a Cgroup,
-    /// The process to run.
-    pub plan: ProcessPlan,
+    /// The process to run (none if the configuration has none: `start`
+    /// then fails).
+    pub plan: Option<ProcessPlan>,
     /// The channel to the runtime.
     pub channel: &'a Channel,
     /// The start socket (listening).
@@ -190,8 +191,14 @@ fn run(mut a: InitArgs<'_>) -> Result<Infallible, InitError> {
         cgroup: a.cgroup,
         cgroupns: a.new_cgroupns,
         userns: a.userns,
+        mount_ns: MountNamespace::of(a.spec),
     };
-    root.prepare(&a.plan.cwd)?;
+    let cwd = a
+        .plan
+        .as_ref()
+        .map_or(Path::new("/"), |p| p.cwd.as_path())
+        .to_path_buf();
+    root.prepare(&cwd)?;
     a.channel
         .send(&ToRuntime::RunHooks, None)
         .map_err(sys_err("sync"))?;
@@ -206,8 +213,8 @@ fn run(mut a: InitArgs<'_>) -> Result<Infallible, InitError> {
             Some(a.rootfs),
         )?;
     }
-    rootfs::pivot(a.rootfs, a.no_pivot)?;
-    if a.plan.terminal {
+    rootfs::pivot(a.rootfs, a.no_pivot, root.mount_ns)?;
+    if a.plan.as_ref().is_some_and(|p| p.terminal) {
         setup_terminal(&a)?;
     }
     rootfs::finish(a.spec)?;
@@ -223,20 +230,34 @@ fn run(mut a: InitArgs<'_>) -> Result<Infallible, InitError> {
         };
         sys::set_personality(persona).map_err(sys_err("personality"))?;
     }
-    if let Some(socket) = a.seccomp_listener {
+    if let (Some(socket), Some(plan)) = (a.seccomp_listener, a.plan.as_mut()) {
         let socket = socket.try_clone().map_err(sys_err("seccomp listener"))?;
-        a.plan.notify = Some(crate::process::NotifyTarget {
+        plan.notify = Some(crate::process::NotifyTarget {
             socket,
             state: seccomp_state.unwrap_or_default(),
         });
     }
-    let program = a.plan.finalize()?;
+    let program = match a.plan.as_mut() {
+        Some(plan) => Some(plan.finalize()?),
+        None => None,
+    };
     a.channel
         .send(&ToRuntime::Ready, None)
         .map_err(sys_err("sync"))?;
 
-    let (conn, state) = wait_for_start(a.exec_listener)?;
-    let result = start(&a, &conn, &state, &program);
+    let (conn, state) = loop {
+        let (conn, state) = wait_for_start(a.exec_listener)?;
+        if program.is_some() {
+            break (conn, state);
+        }
+        // Nothing to start: refuse, and stay created.
+        let message = crate::bundle::SpecError::ProcessMissing.to_string();
+        let _ = conn.send(&StartReply::Error { message }, None);
+    };
+    let (Some(program), Some(plan)) = (program, a.plan.as_ref()) else {
+        return Err(InitError::Aborted);
+    };
+    let result = start(&a, plan, &conn, &state, &program);
     let message = match result {
         Ok(never) => match never {},
         Err(e) => e.to_string(),
@@ -256,6 +277,7 @@ fn run(mut a: InitArgs<'_>) -> Result<Infallible, InitError> {
 /// What happens on `start`: the startContainer hooks, then the program.
 fn start(
     a: &InitArgs<'_>,
+    plan: &ProcessPlan,
     conn: &Channel,
     state: &str,
     program: &CStr,
@@ -266,7 +288,7 @@ fn start(
     }
     conn.send(&StartReply::Executing, None)
         .map_err(sys_err("start reply"))?;
-    Err(a.plan.exec(program).into())
+    Err(plan.exec(program).into())
 }
 
 /// Accepts connections on the start socket until one carries a start
@@ -324,7 +346,7 @@ fn write_sysctls(spec: &Spec) -> Result<(), InitError> {
 /// `/dev/console` and made the process's stdio and controlling terminal,
 /// the master handed to the console socket or the runtime.
 fn setup_terminal(a: &InitArgs<'_>) -> Result<(), InitError> {
-    let pty = crate::console::open_pty(a.plan.console_size)
+    let pty = crate::console::open_pty(a.plan.as_ref().and_then(|p| p.console_size))
         .map_err(sys_err("open a pty in the container"))?;
     let console = Path::new("/dev/console");
     if !console.exists() {

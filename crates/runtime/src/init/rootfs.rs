@@ -85,6 +85,43 @@ fn inside(path: &Path) -> PathBuf {
         .collect()
 }
 
+/// Where the container's mounts live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountNamespace {
+    /// A new mount namespace (or one joined by path, which then gets the
+    /// container's root filesystem too, as runc does): the normal case.
+    New,
+    /// The host's (the configuration lists no mount namespace): the mounts
+    /// are made under the root filesystem in the host's namespace, the root
+    /// is changed with chroot only, and `delete` unmounts it all.
+    Host,
+}
+
+impl MountNamespace {
+    /// The mode a configuration asks for.
+    pub fn of(spec: &Spec) -> Self {
+        let mount = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .and_then(|n| {
+                n.iter()
+                    .find(|n| n.typ() == hafen_oci::runtime::LinuxNamespaceType::Mount)
+            });
+        if mount.is_some() {
+            MountNamespace::New
+        } else {
+            MountNamespace::Host
+        }
+    }
+}
+
+/// Unmounts everything under a root filesystem that was set up in the
+/// host's mount namespace (`MountNamespace::Host`).
+pub fn unmount_host_rootfs(rootfs: &Path) {
+    let _ = sys::umount2(&cstr(rootfs), libc::MNT_DETACH);
+}
+
 /// The root filesystem under construction.
 #[derive(Debug)]
 pub struct Rootfs<'a> {
@@ -101,6 +138,8 @@ pub struct Rootfs<'a> {
     /// Whether the container runs in a user namespace (device nodes then
     /// have to be bind-mounted from the host).
     pub userns: bool,
+    /// Where the mounts live.
+    pub mount_ns: MountNamespace,
 }
 
 impl Rootfs<'_> {
@@ -113,11 +152,16 @@ impl Rootfs<'_> {
             None | Some("") => libc::MS_SLAVE | libc::MS_REC,
             Some(p) => rootfs_propagation(p).ok_or_else(|| RootfsError::Propagation(p.into()))?,
         };
-        sys::mount(None, c"/", None, propagation, None).map_err(|source| RootfsError::Mount {
-            what: "propagation".into(),
-            dest: "/".into(),
-            source,
-        })?;
+        // In the host's own mount namespace its propagation is left alone.
+        if self.mount_ns == MountNamespace::New {
+            sys::mount(None, c"/", None, propagation, None).map_err(|source| {
+                RootfsError::Mount {
+                    what: "propagation".into(),
+                    dest: "/".into(),
+                    source,
+                }
+            })?;
+        }
         if propagation & (libc::MS_SHARED | libc::MS_UNBINDABLE) != 0 {
             make_parent_mount_private(self.path)?;
         }
@@ -845,8 +889,16 @@ fn make_parent_mount_private(path: &Path) -> Result<()> {
 /// `pivot_root` into the prepared root filesystem (or, where that is not
 /// possible, such as a root filesystem on initramfs, move it over `/` and
 /// `chroot`).
-pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
+pub fn pivot(rootfs: &Path, no_pivot: bool, mount_ns: MountNamespace) -> Result<()> {
     let perr = |step| move |e: io::Error| RootfsError::Pivot { step, source: e };
+    match mount_ns {
+        MountNamespace::Host => {
+            // pivot_root or MS_MOVE would change the root of the whole host.
+            rustix::process::chroot(rootfs).map_err(|e| perr("chroot")(e.into()))?;
+            return rustix::process::chdir("/").map_err(|e| perr("chdir /")(e.into()));
+        }
+        MountNamespace::New => {}
+    }
     let root = open_dir(rootfs).map_err(perr("open"))?;
     rustix::process::fchdir(&root).map_err(|e| perr("chdir")(e.into()))?;
     if !no_pivot {

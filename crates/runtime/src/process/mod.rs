@@ -236,6 +236,16 @@ impl ProcessPlan {
                 self.env.push(entry);
             }
         }
+        // Found before the seccomp filter is loaded: the filter may refuse
+        // the calls this needs.
+        let program = self.resolve()?;
+        // Every inherited fd beyond stdio and the passed ones is closed at
+        // exec; fds opened after this point are the runtime's own, all
+        // close-on-exec. Done now, as the filter may not allow close_range.
+        crate::sys::cloexec_from(3 + self.extra_fds).map_err(|source| ProcessError::Sys {
+            what: "cannot close inherited fds",
+            source,
+        })?;
         crate::rlimits::apply(&self.rlimits)?;
         if let Some(prio) = self.io_priority {
             crate::sys::ioprio_set(prio).map_err(|source| ProcessError::Sys {
@@ -243,13 +253,13 @@ impl ProcessPlan {
                 source,
             })?;
         }
-        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it
-        // happens now, before the capabilities go.
-        if !self.no_new_privileges {
-            self.load_seccomp()?;
-        }
+        // The working directory first, as root: a directory only the
+        // container's user may enter is tried again after the user change.
         let chdir_early = match rustix::process::chdir(&self.cwd) {
-            Ok(()) => true,
+            Ok(()) => {
+                verify_cwd()?;
+                true
+            }
             Err(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM) => false,
             Err(e) => {
                 return Err(ProcessError::Cwd {
@@ -258,6 +268,11 @@ impl ProcessPlan {
                 });
             }
         };
+        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it
+        // happens now, before the capabilities go.
+        if !self.no_new_privileges {
+            self.load_seccomp()?;
+        }
         caps::drop_bounding(&self.caps)?;
         rustix::thread::set_keep_capabilities(true).map_err(sys("cannot keep capabilities"))?;
         self.switch_user()?;
@@ -266,8 +281,8 @@ impl ProcessPlan {
                 cwd: self.cwd.clone(),
                 source: e.into(),
             })?;
+            verify_cwd()?;
         }
-        verify_cwd()?;
         rustix::thread::set_keep_capabilities(false).map_err(sys("cannot clear keep-caps"))?;
         caps::apply(&self.caps)?;
         if let Some(mask) = self.umask {
@@ -277,7 +292,7 @@ impl ProcessPlan {
             rustix::thread::set_no_new_privs(true).map_err(sys("cannot set no_new_privs"))?;
         }
         self.apply_labels()?;
-        self.resolve()
+        Ok(program)
     }
 
     /// Loads the filter and hands a notification fd to the listener.
@@ -379,16 +394,9 @@ impl ProcessPlan {
     }
 
     /// Executes the program: the last step, after which the process is the
-    /// container's program. Marks every fd above stdio and the passed ones
-    /// close-on-exec, restores default signal handling and, with
+    /// container's program. Restores default signal handling and, with
     /// no_new_privs, loads the seccomp filter as late as possible.
     pub fn exec(&self, program: &CStr) -> ProcessError {
-        if let Err(e) = crate::sys::cloexec_from(3 + self.extra_fds) {
-            return ProcessError::Sys {
-                what: "cannot close inherited fds",
-                source: e,
-            };
-        }
         if let Err(e) = crate::sys::reset_signals() {
             return ProcessError::Sys {
                 what: "cannot reset signals",
@@ -415,9 +423,11 @@ impl ProcessPlan {
     }
 }
 
-/// A path that names a file the caller may execute.
+/// A path that names a regular file with an execute bit, as Go's
+/// `exec.LookPath` (and so runc) checks it; whether the user may really
+/// execute it is up to `execve`.
 fn check_executable(path: &CStr, name: &str) -> Result<(), ProcessError> {
-    use rustix::fs::{Access, AtFlags, CWD, FileType};
+    use rustix::fs::FileType;
     let stat = match rustix::fs::stat(path) {
         Ok(stat) => stat,
         Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => {
@@ -433,11 +443,10 @@ fn check_executable(path: &CStr, name: &str) -> Result<(), ProcessError> {
             });
         }
     };
-    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile || stat.st_mode & 0o111 == 0 {
         return Err(ProcessError::NotExecutable(name.to_string()));
     }
-    rustix::fs::accessat(CWD, path, Access::EXEC_OK, AtFlags::EACCESS)
-        .map_err(|_| ProcessError::NotExecutable(name.to_string()))
+    Ok(())
 }
 
 /// The working directory must be inside the container's root: a leaked fd
@@ -445,6 +454,9 @@ fn check_executable(path: &CStr, name: &str) -> Result<(), ProcessError> {
 fn verify_cwd() -> Result<(), ProcessError> {
     match rustix::process::getcwd(Vec::new()) {
         Ok(cwd) if cwd.as_bytes().first() == Some(&b'/') => Ok(()),
+        // A seccomp profile that refuses getcwd leaves nothing to check
+        // with; the runtime holds no directory fd the cwd could come from.
+        Err(rustix::io::Errno::PERM | rustix::io::Errno::NOSYS) => Ok(()),
         _ => Err(ProcessError::CwdOutside),
     }
 }
