@@ -39,7 +39,10 @@ fi
 
 echo "== build (release, statically linked)"
 host=$(rustc -vV | sed -n 's/^host: //p')
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked -p hafen --target "$host"
+# Static (no dynamic loader at start-up) and with packed relative
+# relocations (a static-pie relocates itself; RELR makes that cheap).
+RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" \
+  cargo build --release --locked -p hafen --target "$host"
 install -D -m 0755 "target/$host/release/hafen" "$PREFIX/bin/hafen"
 # A hard link, not a symlink: tools that resolve symlinks (readlink -f)
 # would otherwise call "hafen" and lose the runtime command line.

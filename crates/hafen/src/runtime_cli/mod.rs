@@ -54,6 +54,31 @@ const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", "1.3.0");
 
 #[cfg(test)]
 mod tests {
+    use super::enters_containers;
+
+    #[test]
+    fn commands_that_enter_containers() {
+        let args = |list: &[&str]| {
+            list.iter()
+                .map(std::ffi::OsString::from)
+                .collect::<Vec<_>>()
+        };
+        assert!(enters_containers(&args(&["create", "--bundle", "b", "id"])));
+        assert!(enters_containers(&args(&[
+            "--root", "/r", "--log", "create", "run"
+        ])));
+        assert!(enters_containers(&args(&[
+            "--debug",
+            "--root=/run",
+            "exec",
+            "id",
+            "sh"
+        ])));
+        assert!(!enters_containers(&args(&["--root", "run", "state", "id"])));
+        assert!(!enters_containers(&args(&["list"])));
+        assert!(!enters_containers(&args(&[])));
+    }
+
     #[test]
     fn version_names_the_implemented_spec() {
         let spec = hafen_oci::version::RUNTIME_SPEC_VERSION.to_string();
@@ -225,18 +250,6 @@ pub fn main(args: RuntimeArgs) -> ExitCode {
             .unwrap_or_else(hafen_runtime::default_root),
     );
     rt.systemd_cgroup = args.systemd_cgroup;
-    if matches!(
-        args.command,
-        RuntimeCommand::Create(_) | RuntimeCommand::Run { .. } | RuntimeCommand::Exec(_)
-    ) {
-        if let Err(e) = hafen_runtime::self_exe::ensure_protected() {
-            report(
-                &logging,
-                &format!("cannot protect the hafen binary from the container: {e}"),
-            );
-            return ExitCode::from(1);
-        }
-    }
     match dispatch(&rt, args.command) {
         Ok(code) => ExitCode::from(code),
         Err((e, code)) => {
@@ -244,6 +257,24 @@ pub fn main(args: RuntimeArgs) -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// Whether a runtime command line (the arguments after `runtime`, or after
+/// `hafen-runc`) puts processes into a container: those commands must run
+/// from a protected copy of the binary (see `hafen_runtime::self_exe`),
+/// which is settled before anything else, even argument parsing.
+pub fn enters_containers(args: &[std::ffi::OsString]) -> bool {
+    let mut iter = args.iter().map(|a| a.to_string_lossy());
+    while let Some(arg) = iter.next() {
+        match arg.as_ref() {
+            "--root" | "--log" | "--log-format" | "--rootless" | "--criu" => {
+                iter.next();
+            }
+            flag if flag.starts_with('-') => {}
+            command => return matches!(command, "create" | "run" | "exec"),
+        }
+    }
+    false
 }
 
 fn report(logging: &log::Logging, message: &str) {

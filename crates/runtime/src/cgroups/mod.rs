@@ -473,18 +473,29 @@ impl Cgroup {
 
 /// `mkdir -p`, recording what it made.
 fn mkdir_all(path: &Path, made: &mut Vec<PathBuf>) -> Result<()> {
-    if path.is_dir() {
-        return Ok(());
-    }
-    if let Some(parent) = path.parent() {
-        mkdir_all(parent, made)?;
-    }
+    // Try the directory itself first: its parents usually exist.
     match std::fs::create_dir(path) {
         Ok(()) => {
             made.push(path.to_path_buf());
             Ok(())
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent() {
+                mkdir_all(parent, made)?;
+            }
+            match std::fs::create_dir(path) {
+                Ok(()) => {
+                    made.push(path.to_path_buf());
+                    Ok(())
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                Err(source) => Err(CgroupError::Create {
+                    path: path.to_path_buf(),
+                    source,
+                }),
+            }
+        }
         Err(source) => Err(CgroupError::Create {
             path: path.to_path_buf(),
             source,

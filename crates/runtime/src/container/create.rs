@@ -21,7 +21,7 @@ use crate::init::{self, InitArgs};
 use crate::namespaces::{self, Plan};
 use crate::process::ProcessPlan;
 use crate::state::{
-    CONFIG_COPY, ContainerState, EXEC_SOCKET, Status, now_rfc3339, write_atomically,
+    CONFIG_COPY, ContainerState, EXEC_SOCKET, Status, now_rfc3339, write_atomically, write_new,
 };
 use crate::sync::{Channel, ToChild, ToRuntime};
 use crate::{Error, Result, errno, io_err, procfs, sys};
@@ -195,8 +195,8 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
         what: "config".into(),
         source: std::io::Error::other(e),
     })?;
-    write_atomically(&dir.join(CONFIG_COPY), &config, 0o600)
-        .map_err(io_err("cannot copy config.json"))?;
+    // A new file in a new directory; state.json says when it is complete.
+    write_new(&dir.join(CONFIG_COPY), &config, 0o600).map_err(io_err("cannot copy config.json"))?;
 
     guard.cgroup = Some(cgroup.clone());
     cgroup.create()?;
@@ -313,9 +313,6 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
     }
     state.pid = pid;
     state.start_time = procfs::start_time(pid).ok().flatten().unwrap_or(0);
-    state
-        .save(&dir)
-        .map_err(io_err("cannot write the container state"))?;
 
     let seccomp_state = listener_path.as_ref().map(|_| {
         serde_json::json!({

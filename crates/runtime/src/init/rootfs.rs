@@ -188,7 +188,10 @@ impl Rootfs<'_> {
         }
         if !dev_is_bound {
             let devices = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
-            self.create_devices(rootfd.as_fd(), devices)?;
+            let umask = rustix::process::umask(Mode::empty());
+            let made = self.create_devices(rootfd.as_fd(), devices);
+            rustix::process::umask(umask);
+            made?;
         }
         // A missing working directory is created, as runc does.
         mkdir_in_root(rootfd.as_fd(), &inside(cwd)).map_err(|source| RootfsError::Path {
@@ -483,17 +486,6 @@ impl Rootfs<'_> {
                 None,
             )
             .map_err(merr(name))?;
-            if readonly {
-                let sub = rustix::fs::openat(
-                    &tmpfs,
-                    name.as_str(),
-                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(|e| perr(e.into()))?;
-                remount_bind(&fd_path(sub.as_fd()), base_flags | libc::MS_RDONLY)
-                    .map_err(merr("remount"))?;
-            }
             // Co-mounted controllers get a symlink per name, as on the host.
             if name.contains(',') {
                 for single in name.split(',') {
@@ -502,14 +494,18 @@ impl Rootfs<'_> {
             }
         }
         if readonly {
-            sys::mount(
+            // The tmpfs and every bind below it, in one call.
+            let tree = open_in_root(root, dest).map_err(perr)?;
+            sys::mount_setattr(
+                tree.as_fd(),
+                c"",
+                (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32,
+                libc::MOUNT_ATTR_RDONLY,
+                0,
+                0,
                 None,
-                &target_path_of(&tmpfs),
-                None,
-                libc::MS_REMOUNT | libc::MS_RDONLY | base_flags,
-                Some(data),
             )
-            .map_err(merr("remount"))?;
+            .map_err(merr("read-only"))?;
         }
         Ok(())
     }
@@ -630,13 +626,7 @@ impl Rootfs<'_> {
         if let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) {
             mkdir_in_root(root, &Path::new("dev").join(parent)).map_err(derr)?;
         }
-        match rustix::fs::unlinkat(dev, rel, AtFlags::empty()) {
-            Ok(()) | Err(rustix::io::Errno::NOENT) => {}
-            Err(e) => return Err(derr(e.into())),
-        }
-        let made = if self.userns && kind != FileType::Fifo {
-            Err(rustix::io::Errno::PERM)
-        } else {
+        let mknod = || {
             rustix::fs::mknodat(
                 dev,
                 rel,
@@ -645,24 +635,42 @@ impl Rootfs<'_> {
                 rustix::fs::makedev(major, minor),
             )
         };
+        let made = if self.userns && kind != FileType::Fifo {
+            Err(rustix::io::Errno::PERM)
+        } else {
+            // A fresh /dev tmpfs is empty; only an image's own /dev has nodes
+            // in the way.
+            mknod().or_else(|e| {
+                if e != rustix::io::Errno::EXIST {
+                    return Err(e);
+                }
+                rustix::fs::unlinkat(dev, rel, AtFlags::empty())?;
+                mknod()
+            })
+        };
         match made {
             Ok(()) => {
-                // mknod applies the umask; set the exact mode and owner.
-                rustix::fs::chmodat(dev, rel, Mode::from_raw_mode(mode), AtFlags::empty())
+                // The umask is 0 while nodes are made (see create_devices):
+                // the mode is exact; root's nodes are already root's.
+                if uid != 0 || gid != 0 {
+                    rustix::fs::chownat(
+                        dev,
+                        rel,
+                        Some(rustix::fs::Uid::from_raw(uid)),
+                        Some(rustix::fs::Gid::from_raw(gid)),
+                        AtFlags::SYMLINK_NOFOLLOW,
+                    )
                     .map_err(|e| derr(e.into()))?;
-                rustix::fs::chownat(
-                    dev,
-                    rel,
-                    Some(rustix::fs::Uid::from_raw(uid)),
-                    Some(rustix::fs::Gid::from_raw(gid)),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(|e| derr(e.into()))?;
+                }
                 Ok(())
             }
             // In a user namespace device nodes cannot be made: bind the
             // host's node onto an empty file instead (runc does the same).
             Err(rustix::io::Errno::PERM) if kind != FileType::Fifo => {
+                match rustix::fs::unlinkat(dev, rel, AtFlags::empty()) {
+                    Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+                    Err(e) => return Err(derr(e.into())),
+                }
                 let file = rustix::fs::openat(
                     dev,
                     rel,
@@ -690,10 +698,6 @@ impl Rootfs<'_> {
             Err(e) => Err(derr(e.into())),
         }
     }
-}
-
-fn target_path_of(fd: &OwnedFd) -> CString {
-    fd_path(fd.as_fd())
 }
 
 fn symlink(dev: &OwnedFd, target: &str, name: &str) -> Result<()> {

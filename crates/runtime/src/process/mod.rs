@@ -285,9 +285,9 @@ impl ProcessPlan {
         }
         rustix::thread::set_keep_capabilities(false).map_err(sys("cannot clear keep-caps"))?;
         caps::apply(&self.caps)?;
-        if let Some(mask) = self.umask {
-            rustix::process::umask(rustix::fs::Mode::from_bits_truncate(mask));
-        }
+        // runc's default when the configuration sets none.
+        let mask = self.umask.unwrap_or(0o022);
+        rustix::process::umask(rustix::fs::Mode::from_bits_truncate(mask));
         if self.no_new_privileges {
             rustix::thread::set_no_new_privs(true).map_err(sys("cannot set no_new_privs"))?;
         }
