@@ -194,8 +194,18 @@ impl Cgroup {
     /// Creates the directories (and missing parents) and prepares them so
     /// that processes can join. On failure, what was created is removed.
     pub fn create(&self) -> Result<()> {
+        self.create_unified()?;
+        self.create_v1()
+    }
+
+    /// Creates the v2 directory (and parents, enabling controllers on the
+    /// way): needed before the fork that joins it (`CLONE_INTO_CGROUP`).
+    pub fn create_unified(&self) -> Result<()> {
+        let Some(unified) = &self.unified else {
+            return Ok(());
+        };
         let mut made = Vec::new();
-        let result = self.create_inner(&mut made);
+        let result = v2::create(unified, &self.unified_controllers, &mut made);
         if result.is_err() {
             for dir in made.iter().rev() {
                 let _ = std::fs::remove_dir(dir);
@@ -204,17 +214,23 @@ impl Cgroup {
         result
     }
 
-    fn create_inner(&self, made: &mut Vec<PathBuf>) -> Result<()> {
-        for dir in &self.v1 {
-            mkdir_all(&dir.path, made)?;
+    /// Creates the v1 directories (cpuset ones get their parent's CPUs and
+    /// memory nodes). On failure, what was created is removed.
+    pub fn create_v1(&self) -> Result<()> {
+        let mut made = Vec::new();
+        let result = self.v1.iter().try_for_each(|dir| {
+            mkdir_all(&dir.path, &mut made)?;
             if dir.controllers.iter().any(|c| c == "cpuset") {
                 v1::init_cpuset(&dir.path)?;
             }
+            Ok(())
+        });
+        if result.is_err() {
+            for dir in made.iter().rev() {
+                let _ = std::fs::remove_dir(dir);
+            }
         }
-        if let Some(unified) = &self.unified {
-            v2::create(unified, &self.unified_controllers, made)?;
-        }
-        Ok(())
+        result
     }
 
     /// Applies `linux.resources` (and the device rules implied by

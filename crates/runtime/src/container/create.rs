@@ -199,8 +199,9 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
     write_new(&dir.join(CONFIG_COPY), &config, 0o600).map_err(io_err("cannot copy config.json"))?;
 
     guard.cgroup = Some(cgroup.clone());
-    cgroup.create()?;
-    cgroup.apply(resources, devices)?;
+    // Only the v2 directory is needed before the fork (the init starts in
+    // it); the v1 directories are made while the init sets up its mounts.
+    cgroup.create_unified()?;
 
     let exec_listener = listen(&dir.join(EXEC_SOCKET))?;
     let console_socket = opts
@@ -308,6 +309,8 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
         std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
             .map_err(io_err(format!("cannot set process.oomScoreAdj to {adj}")))?;
     }
+    cgroup.create_v1()?;
+    cgroup.apply(resources, devices)?;
     if !cgroup_self_join {
         cgroup.add_process_v1(pid)?;
     }

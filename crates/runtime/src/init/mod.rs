@@ -154,21 +154,17 @@ fn run(mut a: InitArgs<'_>) -> Result<Infallible, InitError> {
     sys::exit_on_terminating_signals().map_err(sys_err("signal handlers"))?;
     sys::set_signal_mask(libc::SIG_SETMASK, &[]).map_err(sys_err("signal mask"))?;
 
-    if a.cgroup_self_join {
-        a.cgroup.join_v1_self().map_err(|e| InitError::Sys {
-            what: e.to_string(),
-            source: std::io::Error::from_raw_os_error(libc::EIO),
-        })?;
-    }
-    let (_, seccomp_state) = wait_continue(a.channel)?;
+    // The runtime's go-ahead says the id maps are written and the cgroups
+    // are ready. With a user namespace nothing can be done before it; else
+    // it is only awaited before the cgroups are needed, so that the mounts
+    // here and the cgroup set-up there happen at the same time.
+    let mut ready = None;
     if a.userns && !a.helper_made_user {
+        ready = Some(wait_continue(a.channel)?.1);
         namespaces::become_root()?;
     }
     for (kind, fd) in a.join {
         namespaces::join(*kind, fd)?;
-    }
-    if a.new_cgroupns {
-        namespaces::unshare(libc::CLONE_NEWCGROUP, "a cgroup namespace")?;
     }
     if let Some(name) = a.keyring {
         // Not every kernel offers keyrings to every namespace; runc ignores
@@ -198,7 +194,29 @@ fn run(mut a: InitArgs<'_>) -> Result<Infallible, InitError> {
         .as_ref()
         .map_or(Path::new("/"), |p| p.cwd.as_path())
         .to_path_buf();
-    root.prepare(&cwd)?;
+    let mut cgroup_joined = false;
+    let mut join_cgroup = || -> Result<(), InitError> {
+        if cgroup_joined {
+            return Ok(());
+        }
+        if ready.is_none() {
+            ready = Some(wait_continue(a.channel)?.1);
+        }
+        if a.cgroup_self_join {
+            a.cgroup.join_v1_self().map_err(|e| InitError::Sys {
+                what: e.to_string(),
+                source: std::io::Error::from_raw_os_error(libc::EIO),
+            })?;
+        }
+        if a.new_cgroupns {
+            namespaces::unshare(libc::CLONE_NEWCGROUP, "a cgroup namespace")?;
+        }
+        cgroup_joined = true;
+        Ok(())
+    };
+    root.prepare(&cwd, &mut || join_cgroup().map_err(|e| e.to_string()))?;
+    join_cgroup()?;
+    let seccomp_state = ready.flatten();
     a.channel
         .send(&ToRuntime::RunHooks, None)
         .map_err(sys_err("sync"))?;

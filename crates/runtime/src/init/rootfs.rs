@@ -57,6 +57,9 @@ pub enum RootfsError {
         "linux.rootfsPropagation {0:?} is not one of shared, slave, private, unbindable (or r-)"
     )]
     Propagation(String),
+    /// Joining the cgroups (needed before they are mounted) failed.
+    #[error("{0}")]
+    Cgroup(String),
     /// pivot_root or chroot failed.
     #[error("cannot change into the root filesystem ({step}): {source}")]
     Pivot {
@@ -146,7 +149,14 @@ impl Rootfs<'_> {
     /// Everything before `pivot_root`: propagation, the bind mount of the
     /// root filesystem onto itself, the configured mounts, device nodes and
     /// the `/dev` symlinks, and the working directory.
-    pub fn prepare(&self, cwd: &Path) -> Result<()> {
+    ///
+    /// `join_cgroup` is called before the first cgroup mount: the process
+    /// must be in its cgroups (and cgroup namespace) by then.
+    pub fn prepare(
+        &self,
+        cwd: &Path,
+        join_cgroup: &mut dyn FnMut() -> std::result::Result<(), String>,
+    ) -> Result<()> {
         let linux = self.spec.linux().as_ref();
         let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
             None | Some("") => libc::MS_SLAVE | libc::MS_REC,
@@ -183,6 +193,9 @@ impl Rootfs<'_> {
             let bind = opts.is_bind() || m.typ().as_deref() == Some("bind");
             if inside(m.destination()) == Path::new("dev") && bind {
                 dev_is_bound = true;
+            }
+            if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
+                join_cgroup().map_err(RootfsError::Cgroup)?;
             }
             self.mount_entry(rootfd.as_fd(), m, &opts, bind)?;
         }
