@@ -4,7 +4,11 @@
 # busybox root filesystem (create + start + wait + delete), then `create`
 # and `start` on their own.
 #
-# Usage (root): bench/runtime.sh [RUNS]          (default RUNS=100)
+# Usage (root): bench/runtime.sh [RUNS] [ROUNDS]  (default RUNS=100, ROUNDS=3)
+# Each phase is measured ROUNDS times (one hyperfine run with the three
+# runtimes side by side per round) and the medians pool all rounds, so that
+# a drift of the machine during one round does not favour one runtime.
+# A last measurement interleaves the three runtimes run by run.
 # Env: HAFEN (default /usr/local/bin/hafen, as scripts/install.sh installs
 #      it), WORK (default /var/tmp/hafen-bench), OUT (default $WORK/results).
 # Needs: runc, crun, hyperfine, busybox-static, python3 (Debian packages;
@@ -13,6 +17,7 @@
 # makes it).
 set -euo pipefail
 RUNS=${1:-100}
+ROUNDS=${2:-3}
 HAFEN=${HAFEN:-/usr/local/bin/hafen}
 WORK=${WORK:-/var/tmp/hafen-bench}
 OUT=${OUT:-$WORK/results}
@@ -37,9 +42,11 @@ PY
 fi
 for rt in "$HAFEN runtime" runc crun; do $rt delete -f bench-x >/dev/null 2>&1 || true; done
 
-hf() { # name, hyperfine args...
+hf() { # name, hyperfine args...: one json per round
   local name=$1; shift
-  hyperfine -N --warmup 5 --runs "$RUNS" --export-json "$OUT/$name.json" "$@" >/dev/null
+  for round in $(seq 1 "$ROUNDS"); do
+    hyperfine -N --warmup 5 --runs "$RUNS" --export-json "$OUT/$name.$round.json" "$@" >/dev/null 2>&1
+  done
 }
 hf run \
   -n hafen "$HAFEN runtime run -b $B bench-hafen" \
@@ -55,21 +62,47 @@ hf start \
   -n runc --prepare "sh -c 'runc delete -f bench-runc; runc create -b $B bench-runc'" "runc start bench-runc"
 "$HAFEN" runtime delete -f bench-hafen; crun delete -f bench-crun; runc delete -f bench-runc
 
-python3 - "$OUT" "$RUNS" "$("$HAFEN" --version)" "$(runc --version | head -1)" "$(crun --version | head -1)" <<'PY'
-import json, sys, os
-out, runs, *versions = sys.argv[1:]
-print(f"runs per command: {runs}; {'; '.join(versions)}\n")
+# Interleaved: hafen, crun, runc, hafen, crun, runc, ... (no runtime runs
+# twice in a row, so none profits from what the kernel kept from its own
+# previous run).
+python3 - "$OUT/interleaved.json" "$RUNS" "$HAFEN" "$B" <<'PY'
+import json, subprocess, sys, time
+out, runs, hafen, bundle = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+cmds = {"hafen": [hafen, "runtime", "run", "-b", bundle, "bench-hafen"],
+        "crun": ["crun", "run", "-b", bundle, "bench-crun"],
+        "runc": ["runc", "run", "-b", bundle, "bench-runc"]}
+times = {k: [] for k in cmds}
+for _ in range(runs):
+    for name, cmd in cmds.items():
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        times[name].append(time.perf_counter() - t)
+json.dump(times, open(out, "w"))
+PY
+
+python3 - "$OUT" "$RUNS" "$ROUNDS" "$("$HAFEN" --version)" "$(runc --version | head -1)" "$(crun --version | head -1)" <<'PY'
+import glob, json, os, statistics, sys
+out, runs, rounds, *versions = sys.argv[1:]
+print(f"{rounds} rounds x {runs} runs per command; {'; '.join(versions)}\n")
+def pooled(phase):
+    times = {}
+    for f in sorted(glob.glob(os.path.join(out, f"{phase}.*.json"))):
+        for r in json.load(open(f))["results"]:
+            times.setdefault(r["command"], []).extend(r["times"])
+    return times
 print("| phase | hafen median | crun median | runc median | hafen/crun | hafen/runc |")
 print("|---|---|---|---|---|---|")
-for phase in ["run", "create", "start"]:
-    res = {r["command"]: r for r in json.load(open(os.path.join(out, phase + ".json")))["results"]}
-    med = {k: v["median"] * 1e3 for k, v in res.items()}
+rows = [(p, pooled(p)) for p in ["run", "create", "start"]]
+rows.append(("run, interleaved", json.load(open(os.path.join(out, "interleaved.json")))))
+for phase, times in rows:
+    med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
     print(f"| {phase} | {med['hafen']:.1f} ms | {med['crun']:.1f} ms | {med['runc']:.1f} ms "
           f"| {med['hafen'] / med['crun']:.2f} | {med['hafen'] / med['runc']:.2f} |")
 print()
-print("| phase | command | mean ± σ | min | max |")
+print("| phase | runtime | mean ± σ | min | max |")
 print("|---|---|---|---|---|")
-for phase in ["run", "create", "start"]:
-    for r in json.load(open(os.path.join(out, phase + ".json")))["results"]:
-        print(f"| {phase} | {r['command']} | {r['mean']*1e3:.1f} ± {r['stddev']*1e3:.1f} ms | {r['min']*1e3:.1f} ms | {r['max']*1e3:.1f} ms |")
+for phase, times in rows:
+    for k, v in times.items():
+        ms = [x * 1e3 for x in v]
+        print(f"| {phase} | {k} | {statistics.mean(ms):.1f} ± {statistics.stdev(ms):.1f} ms | {min(ms):.1f} ms | {max(ms):.1f} ms |")
 PY
