@@ -166,6 +166,8 @@ fn report() -> Value {
     };
     // SAFETY: personality(0xffffffff) only queries.
     let personality = unsafe { libc::personality(0xffff_ffff) };
+    // SAFETY: ioprio_get(IOPRIO_WHO_PROCESS, 0) takes integers only.
+    let ioprio = unsafe { libc::syscall(libc::SYS_ioprio_get, 1, 0) };
     json!({
         "pid": pid, "ppid": ppid, "uid": uid, "gid": gid, "euid": euid, "egid": egid,
         "groups": groups, "umask": umask, "sid": sid, "pgid": pgid,
@@ -192,6 +194,7 @@ fn report() -> Value {
         "tty": [tty(0), tty(1), tty(2)],
         "apparmor": read("/proc/self/attr/current").map(|s| s.trim().to_string()),
         "personality": personality,
+        "ioprio": ioprio,
     })
 }
 

@@ -372,3 +372,18 @@ fn orphans_of_a_container_are_reaped_by_run() {
     );
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn io_priority() {
+    let rt = Runtime::default();
+    let bundle = Bundle::new(&["/checker", "report"]).with(|c| {
+        c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0})
+    });
+    let r = rt.run_checker(&bundle);
+    assert_eq!(
+        r["ioprio"].as_i64().unwrap() >> 13,
+        3,
+        "idle class: {}",
+        r["ioprio"]
+    );
+}

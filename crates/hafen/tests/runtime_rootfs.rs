@@ -334,3 +334,27 @@ fn no_pivot_uses_chroot() {
     let r = parse_json(&out.stdout);
     assert_eq!(r["pid"], 1);
 }
+
+#[test]
+fn idmapped_bind_mount_in_a_user_namespace() {
+    let rt = Runtime::default();
+    // A host directory owned by host root. In a user namespace that maps
+    // container root to host 300000, host root is unmapped (65534); through
+    // an idmapped mount with the container's mapping it is root again.
+    let host = tempfile::tempdir_in("/var/tmp").unwrap();
+    std::fs::write(host.path().join("file"), "x").unwrap();
+    let bundle = |options: Value| {
+        Bundle::new(&["/checker", "stat", "/home/user/file"]).with(|c| {
+            c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+            c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
+            c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
+            c["mounts"].as_array_mut().unwrap().retain(|m| m["type"] != "sysfs" && m["type"] != "cgroup");
+            c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/home/user", "type": "bind", "source": host.path(), "options": options}));
+        })
+    };
+    let plain = rt.run_checker(&bundle(json!(["rbind"])));
+    assert_eq!(plain["/home/user/file"]["uid"], 65534);
+    let mapped = rt.run_checker(&bundle(json!(["rbind", "idmap"])));
+    assert_eq!(mapped["/home/user/file"]["uid"], 0);
+    assert_eq!(mapped["/home/user/file"]["gid"], 0);
+}

@@ -278,3 +278,50 @@ fn seccomp_kill_process_and_allow_list() {
     let r = rt.run_checker(&bundle);
     assert_eq!(r["errno"], libc::EPERM);
 }
+
+#[test]
+fn seccomp_notify_hands_the_listener_an_fd_and_the_state() {
+    use std::os::unix::net::UnixListener;
+    let rt = Runtime::default();
+    let bundle = Bundle::new(&["/checker", "sleep", "60"]);
+    let socket = bundle.path().join("seccomp.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let bundle = bundle.with(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": socket,
+            "listenerMetadata": "hello-agent",
+            "syscalls": [{"names": ["mkdirat", "mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    let receiver = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
+        let mut buf = vec![0u8; 65536];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let msg = rustix::net::recvmsg(
+            &conn,
+            &mut iov,
+            &mut control,
+            rustix::net::RecvFlags::empty(),
+        )
+        .unwrap();
+        let n = msg.bytes;
+        let mut fds = Vec::new();
+        for m in control.drain() {
+            if let rustix::net::RecvAncillaryMessage::ScmRights(list) = m {
+                fds.extend(list);
+            }
+        }
+        (String::from_utf8_lossy(&buf[..n]).into_owned(), fds.len())
+    });
+    let c = rt.run_detached(&bundle);
+    let (state, fds) = receiver.join().unwrap();
+    assert_eq!(fds, 1, "one seccomp notification fd");
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(state["fds"], json!(["seccompFd"]));
+    assert_eq!(state["metadata"], "hello-agent");
+    assert_eq!(state["pid"], c.pid());
+    assert_eq!(state["state"]["id"], c.id.as_str());
+}

@@ -62,6 +62,12 @@ pub enum ToChild {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seccomp_state: Option<String>,
     },
+    /// A mount the runtime prepared for `mounts[index]` (an idmapped bind
+    /// mount, which only the host's root can make) follows as an fd.
+    MountFd {
+        /// The index in `mounts`.
+        index: usize,
+    },
     /// Stop: the runtime failed.
     Abort,
 }

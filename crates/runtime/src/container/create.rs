@@ -16,6 +16,7 @@ use super::{Container, Runtime, validate_id};
 use crate::bundle::Bundle;
 use crate::cgroups::Cgroup;
 use crate::hooks::{self, HookKind};
+use crate::init::mount_options::MountOptions;
 use crate::init::rootfs::{MountNamespace, unmount_host_rootfs};
 use crate::init::{self, InitArgs};
 use crate::namespaces::{self, Plan};
@@ -309,6 +310,9 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
         std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
             .map_err(io_err(format!("cannot set process.oomScoreAdj to {adj}")))?;
     }
+    if userns {
+        send_idmapped_mounts(spec, &bundle.dir, pid, &to_child)?;
+    }
     cgroup.create_v1()?;
     cgroup.apply(resources, devices)?;
     if !cgroup_self_join {
@@ -450,6 +454,73 @@ fn via_helper(
             Err(e) => return Err(io_err("reading from the helper")(e)),
         }
     }
+}
+
+/// Makes the idmapped bind mounts (`idmap`/`ridmap` options) and sends them
+/// to the init: setting an id mapping on a mount needs CAP_SYS_ADMIN over
+/// the filesystem, which the init, inside its user namespace, does not have.
+/// The mapping is the container's user namespace.
+fn send_idmapped_mounts(
+    spec: &hafen_oci::runtime::Spec,
+    bundle: &Path,
+    pid: i32,
+    ch: &Channel,
+) -> Result<()> {
+    use rustix::mount::OpenTreeFlags;
+    let mut userns = None;
+    for (index, m) in spec.mounts().as_deref().unwrap_or(&[]).iter().enumerate() {
+        let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
+        let Some(recursive) = opts.idmap else {
+            continue;
+        };
+        let bad = |why: &str| {
+            Error::WrongState(format!(
+                "mounts[{index}] ({}): {why}",
+                m.destination().display()
+            ))
+        };
+        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+            return Err(bad(
+                "per-mount uidMappings/gidMappings are not supported; idmap uses the container's user namespace",
+            ));
+        }
+        if !opts.is_bind() && m.typ().as_deref() != Some("bind") {
+            return Err(bad("idmap needs a bind mount"));
+        }
+        let userns = match &userns {
+            Some(fd) => fd,
+            None => userns.insert(namespaces::open(
+                LinuxNamespaceType::User,
+                Path::new(&format!("/proc/{pid}/ns/user")),
+            )?),
+        };
+        let source = m.source().as_deref().unwrap_or(Path::new(""));
+        let source = if source.is_absolute() {
+            source.to_path_buf()
+        } else {
+            bundle.join(source)
+        };
+        let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+        if opts.flags & libc::MS_REC != 0 {
+            flags |= OpenTreeFlags::AT_RECURSIVE;
+        }
+        let tree = rustix::mount::open_tree(rustix::fs::CWD, &source, flags)
+            .map_err(|e| bad(&format!("cannot clone {}: {e}", source.display())))?;
+        let setattr_flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
+        sys::mount_setattr(
+            tree.as_fd(),
+            c"",
+            setattr_flags as u32,
+            libc::MOUNT_ATTR_IDMAP,
+            0,
+            0,
+            Some(userns.as_fd()),
+        )
+        .map_err(|e| bad(&format!("cannot idmap {}: {e}", source.display())))?;
+        ch.send(&ToChild::MountFd { index }, Some(tree.as_fd()))
+            .map_err(io_err("writing to the container's init"))?;
+    }
+    Ok(())
 }
 
 /// The pid a pidfd refers to, from `/proc/self/fdinfo`.

@@ -15,11 +15,12 @@
 //!    `process`); find the program;
 //! 9. report ready; wait for `start`; run startContainer hooks; execute.
 
-mod mount_options;
+pub(crate) mod mount_options;
 pub mod rootfs;
 
 pub use mount_options::known as known_mount_options;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::ffi::CStr;
 use std::os::fd::{AsFd, OwnedFd};
@@ -126,15 +127,30 @@ pub fn container_init(args: InitArgs<'_>) -> ! {
 
 /// Waits for the runtime's go-ahead; returns the state it sent along.
 fn wait_continue(channel: &Channel) -> Result<(Option<String>, Option<String>), InitError> {
-    match channel.recv::<ToChild>() {
-        Ok(Some((
-            ToChild::Continue {
-                state,
-                seccomp_state,
-            },
-            _,
-        ))) => Ok((state, seccomp_state)),
-        _ => Err(InitError::Aborted),
+    wait_continue_collecting(channel, &mut HashMap::new())
+}
+
+/// Like `wait_continue`, keeping the mounts the runtime sends first.
+fn wait_continue_collecting(
+    channel: &Channel,
+    mounts: &mut HashMap<usize, OwnedFd>,
+) -> Result<(Option<String>, Option<String>), InitError> {
+    loop {
+        match channel.recv::<ToChild>() {
+            Ok(Some((
+                ToChild::Continue {
+                    state,
+                    seccomp_state,
+                },
+                _,
+            ))) => {
+                return Ok((state, seccomp_state));
+            }
+            Ok(Some((ToChild::MountFd { index }, Some(fd)))) => {
+                mounts.insert(index, fd);
+            }
+            _ => return Err(InitError::Aborted),
+        }
     }
 }
 
@@ -159,9 +175,12 @@ fn run(mut a: InitArgs<'_>) -> Result<Infallible, InitError> {
     // it is only awaited before the cgroups are needed, so that the mounts
     // here and the cgroup set-up there happen at the same time.
     let mut ready = None;
-    if a.userns && !a.helper_made_user {
-        ready = Some(wait_continue(a.channel)?.1);
-        namespaces::become_root()?;
+    let mut prepared = HashMap::new();
+    if a.userns {
+        ready = Some(wait_continue_collecting(a.channel, &mut prepared)?.1);
+        if !a.helper_made_user {
+            namespaces::become_root()?;
+        }
     }
     for (kind, fd) in a.join {
         namespaces::join(*kind, fd)?;
@@ -188,6 +207,7 @@ fn run(mut a: InitArgs<'_>) -> Result<Infallible, InitError> {
         cgroupns: a.new_cgroupns,
         userns: a.userns,
         mount_ns: MountNamespace::of(a.spec),
+        prepared: &prepared,
     };
     let cwd = a
         .plan

@@ -143,6 +143,8 @@ pub struct Rootfs<'a> {
     pub userns: bool,
     /// Where the mounts live.
     pub mount_ns: MountNamespace,
+    /// Mounts the runtime made ready (idmapped binds), by index in `mounts`.
+    pub prepared: &'a std::collections::HashMap<usize, OwnedFd>,
 }
 
 impl Rootfs<'_> {
@@ -188,7 +190,14 @@ impl Rootfs<'_> {
             source,
         })?;
         let mut dev_is_bound = false;
-        for m in self.spec.mounts().as_deref().unwrap_or(&[]) {
+        for (index, m) in self
+            .spec
+            .mounts()
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .enumerate()
+        {
             let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
             let bind = opts.is_bind() || m.typ().as_deref() == Some("bind");
             if inside(m.destination()) == Path::new("dev") && bind {
@@ -197,7 +206,7 @@ impl Rootfs<'_> {
             if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
                 join_cgroup().map_err(RootfsError::Cgroup)?;
             }
-            self.mount_entry(rootfd.as_fd(), m, &opts, bind)?;
+            self.mount_entry(rootfd.as_fd(), m, &opts, bind, self.prepared.get(&index))?;
         }
         if !dev_is_bound {
             let devices = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
@@ -220,6 +229,7 @@ impl Rootfs<'_> {
         m: &Mount,
         opts: &MountOptions,
         bind: bool,
+        prepared: Option<&OwnedFd>,
     ) -> Result<()> {
         let dest = inside(m.destination());
         let shown = Path::new("/").join(&dest);
@@ -255,14 +265,26 @@ impl Rootfs<'_> {
                 source,
             })?;
             let target_path = fd_path(target.as_fd());
-            sys::mount(
-                Some(&cstr(&source)),
-                &target_path,
-                None,
-                opts.flags & (libc::MS_BIND | libc::MS_REC),
-                None,
-            )
-            .map_err(err(&source.display().to_string()))?;
+            match prepared {
+                // Made by the runtime (idmapped): move it into place.
+                Some(fd) => rustix::mount::move_mount(
+                    fd,
+                    "",
+                    &target,
+                    "",
+                    rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
+                        | rustix::mount::MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+                )
+                .map_err(|e| err(&source.display().to_string())(e.into()))?,
+                None => sys::mount(
+                    Some(&cstr(&source)),
+                    &target_path,
+                    None,
+                    opts.flags & (libc::MS_BIND | libc::MS_REC),
+                    None,
+                )
+                .map_err(err(&source.display().to_string()))?,
+            }
             // Flags on a bind mount need a remount; reopen the target so the
             // fd names the new mount, not the directory under it.
             let target = open_in_root(root, &dest).map_err(|source| RootfsError::Path {
@@ -368,33 +390,15 @@ impl Rootfs<'_> {
                 source,
             })?;
         }
-        if opts.attr_set != 0 || opts.attr_clr != 0 || opts.idmap.is_some() {
-            let mut set = opts.attr_set;
-            let userns = if opts.idmap.is_some() {
-                set |= libc::MOUNT_ATTR_IDMAP;
-                Some(
-                    rustix::fs::open(
-                        "/proc/self/ns/user",
-                        OFlags::RDONLY | OFlags::CLOEXEC,
-                        Mode::empty(),
-                    )
-                    .map_err(|e| RootfsError::Mount {
-                        what: "idmap".into(),
-                        dest: shown.into(),
-                        source: e.into(),
-                    })?,
-                )
-            } else {
-                None
-            };
+        if opts.attr_set != 0 || opts.attr_clr != 0 {
             sys::mount_setattr(
                 target.as_fd(),
                 c"",
                 (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32,
-                set,
+                opts.attr_set,
                 opts.attr_clr,
                 0,
-                userns.as_ref().map(|f| f.as_fd()),
+                None,
             )
             .map_err(|source| RootfsError::Mount {
                 what: "attributes".into(),
