@@ -484,6 +484,36 @@ mod tests {
         ));
     }
 
+    /// Every prefix of a real configuration, and byte-level corruptions of
+    /// it, give an error or a valid spec, never a panic.
+    #[test]
+    fn damaged_configs_never_panic() {
+        let text = crate::spec_default::to_text(&crate::spec_default::default_spec());
+        let bytes = text.as_bytes();
+        for end in 0..bytes.len() {
+            if let Ok(spec) = parse_config(Path::new("c"), &bytes[..end]) {
+                let _ = validate(&spec);
+            }
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2000 {
+            let mut damaged = bytes.to_vec();
+            for _ in 0..3 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let at = (seed as usize) % damaged.len();
+                damaged[at] = (seed >> 32) as u8;
+            }
+            if let Ok(spec) = parse_config(Path::new("c"), &damaged) {
+                let _ = validate(&spec);
+                if let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+                    let _ = crate::seccomp::compile(seccomp);
+                }
+            }
+        }
+    }
+
     #[test]
     fn mount_destinations_stay_inside() {
         let json = MINIMAL.replace(

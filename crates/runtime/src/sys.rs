@@ -113,20 +113,6 @@ pub fn seccomp_set_filter(filter: &[libc::sock_filter], flags: u32) -> io::Resul
     Ok(None)
 }
 
-/// Asks the kernel which seccomp actions it supports (`SECCOMP_GET_ACTION_AVAIL`).
-pub fn seccomp_action_available(action: u32) -> bool {
-    // SAFETY: the pointer refers to a live u32 for the duration of the call.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            c_long::from(libc::SECCOMP_GET_ACTION_AVAIL),
-            0 as c_long,
-            std::ptr::addr_of!(action),
-        )
-    };
-    ret == 0
-}
-
 /// `mount_setattr(2)`: change the attributes (read-only, nosuid, idmap,
 /// propagation, ...) of a mount or, with `AT_RECURSIVE`, a mount tree.
 pub fn mount_setattr(
@@ -376,13 +362,6 @@ pub fn read_signalfd(fd: BorrowedFd<'_>) -> io::Result<i32> {
     }
     // ssi_signo is the first u32 of the structure.
     Ok(u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32)
-}
-
-/// The number of CPUs (`sysconf(_SC_NPROCESSORS_CONF)`).
-pub fn cpu_count() -> usize {
-    // SAFETY: sysconf takes an integer and returns an integer.
-    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
-    usize::try_from(n).unwrap_or(1).max(1)
 }
 
 /// The kernel's clock ticks per second (`sysconf(_SC_CLK_TCK)`).
