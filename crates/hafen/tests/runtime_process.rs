@@ -6,8 +6,6 @@
 mod support;
 
 use std::io::Read;
-use std::mem::MaybeUninit;
-use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
 
 use serde_json::json;
@@ -192,31 +190,6 @@ fn a_missing_program_fails_at_create() {
     assert!(err.contains("permission denied"), "{err}");
 }
 
-/// Receives the one fd a console socket client sends.
-fn receive_fd(listener: &UnixListener) -> (OwnedFd, Vec<u8>) {
-    let (conn, _) = listener.accept().unwrap();
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
-    let mut buf = [0u8; 64];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let msg = rustix::net::recvmsg(
-        &conn,
-        &mut iov,
-        &mut control,
-        rustix::net::RecvFlags::empty(),
-    )
-    .unwrap();
-    let name = buf[..msg.bytes].to_vec();
-    let mut fds = Vec::new();
-    for m in control.drain() {
-        if let rustix::net::RecvAncillaryMessage::ScmRights(list) = m {
-            fds.extend(list);
-        }
-    }
-    assert_eq!(fds.len(), 1, "exactly one fd");
-    (fds.pop().unwrap(), name)
-}
-
 #[test]
 fn terminal_through_a_console_socket() {
     let rt = Runtime::default();
@@ -243,7 +216,9 @@ fn terminal_through_a_console_socket() {
         .stderr(std::fs::File::create(&err_log).unwrap())
         .spawn()
         .unwrap();
-    let (master, name) = receive_fd(&listener);
+    let (mut fds, name) = receive_fds(&listener);
+    assert_eq!(fds.len(), 1, "exactly one fd");
+    let master = fds.pop().unwrap();
     assert_eq!(name, b"/dev/ptmx");
     let status = creator.wait().unwrap();
     assert!(

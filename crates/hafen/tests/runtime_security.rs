@@ -11,25 +11,37 @@ use std::process::{Command, Stdio};
 use serde_json::json;
 use support::*;
 
+/// `run` from a shell that holds open the fds of `redirections` (without
+/// close-on-exec), with extra `run` flags.
+fn run_holding_fds(
+    rt: &Runtime,
+    bundle: &Bundle,
+    redirections: &str,
+    flags: &[&str],
+) -> std::process::Output {
+    let script = format!(
+        "exec {redirections}; exec {} runtime --root {} run {} --bundle {} {}",
+        hafen().display(),
+        rt.root.path().display(),
+        flags.join(" "),
+        bundle.path().display(),
+        unique("fd")
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn no_host_fd_reaches_the_container() {
     let rt = Runtime::default();
     let bundle = Bundle::new(&["/checker", "report"]);
     // The caller holds fds 5 and 7 (a host directory and a file) without
     // close-on-exec, as a careless engine might.
-    let script = format!(
-        "exec 5</sys/fs/cgroup 7</etc/hostname; exec {} runtime --root {} run --bundle {} {}",
-        hafen().display(),
-        rt.root.path().display(),
-        bundle.path().display(),
-        unique("fd")
-    );
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = run_holding_fds(&rt, &bundle, "5</sys/fs/cgroup 7</etc/hostname", &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let r = parse_json(&out.stdout);
     let fds: Vec<i64> = r["fds"]
@@ -54,19 +66,12 @@ fn no_host_fd_reaches_the_container() {
 fn preserve_fds_passes_exactly_those() {
     let rt = Runtime::default();
     let bundle = Bundle::new(&["/checker", "report"]);
-    let script = format!(
-        "exec 3</etc/hostname 4</etc/hostname; exec {} runtime --root {} run --preserve-fds 1 --bundle {} {}",
-        hafen().display(),
-        rt.root.path().display(),
-        bundle.path().display(),
-        unique("pfd")
+    let out = run_holding_fds(
+        &rt,
+        &bundle,
+        "3</etc/hostname 4</etc/hostname",
+        &["--preserve-fds", "1"],
     );
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let r = parse_json(&out.stdout);
     let targets: Vec<String> = r["fds"]
@@ -295,26 +300,8 @@ fn seccomp_notify_hands_the_listener_an_fd_and_the_state() {
         });
     });
     let receiver = std::thread::spawn(move || {
-        let (conn, _) = listener.accept().unwrap();
-        let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
-        let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
-        let mut buf = vec![0u8; 65536];
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let msg = rustix::net::recvmsg(
-            &conn,
-            &mut iov,
-            &mut control,
-            rustix::net::RecvFlags::empty(),
-        )
-        .unwrap();
-        let n = msg.bytes;
-        let mut fds = Vec::new();
-        for m in control.drain() {
-            if let rustix::net::RecvAncillaryMessage::ScmRights(list) = m {
-                fds.extend(list);
-            }
-        }
-        (String::from_utf8_lossy(&buf[..n]).into_owned(), fds.len())
+        let (fds, data) = receive_fds(&listener);
+        (String::from_utf8_lossy(&data).into_owned(), fds.len())
     });
     let c = rt.run_detached(&bundle);
     let (state, fds) = receiver.join().unwrap();

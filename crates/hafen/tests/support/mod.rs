@@ -436,3 +436,30 @@ pub fn stderr(out: &Output) -> String {
 pub fn cap_mask(caps: &[u32]) -> String {
     format!("{:016x}", caps.iter().fold(0u64, |m, c| m | (1 << c)))
 }
+
+/// Accepts one connection and receives one message from it: the fds it
+/// carries (SCM_RIGHTS) and its data.
+pub fn receive_fds(
+    listener: &std::os::unix::net::UnixListener,
+) -> (Vec<std::os::fd::OwnedFd>, Vec<u8>) {
+    let (conn, _) = listener.accept().unwrap();
+    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(4))];
+    let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
+    let mut buf = vec![0u8; 65536];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let msg = rustix::net::recvmsg(
+        &conn,
+        &mut iov,
+        &mut control,
+        rustix::net::RecvFlags::empty(),
+    )
+    .unwrap();
+    let n = msg.bytes;
+    let mut fds = Vec::new();
+    for m in control.drain() {
+        if let rustix::net::RecvAncillaryMessage::ScmRights(list) = m {
+            fds.extend(list);
+        }
+    }
+    (fds, buf[..n].to_vec())
+}
