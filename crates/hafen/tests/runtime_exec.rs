@@ -160,3 +160,30 @@ fn exec_in_a_user_namespace() {
     assert_eq!(r["uid"], 0);
     assert!(r["uid_map"].as_str().unwrap().contains("200000"));
 }
+
+#[test]
+fn exec_with_a_terminal_in_the_foreground() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return;
+    }
+    let rt = Runtime::default();
+    let c = rt.run_detached(&Bundle::new(&["/checker", "sleep", "60"]));
+    let command = format!(
+        "{} runtime --root {} exec -t {} sh -c 'tty; echo exec-done'",
+        hafen().display(),
+        rt.root.path().display(),
+        c.id
+    );
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text} {}", stderr(&out));
+    assert!(text.contains("/dev/pts/0"), "{text}");
+    assert!(text.contains("exec-done"), "{text}");
+}

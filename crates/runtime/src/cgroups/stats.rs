@@ -244,10 +244,16 @@ pub(super) fn read_v1(cg: &Cgroup) -> Stats {
             list(&read_file(d, "cpuacct.usage_percpu_sys").unwrap_or_default());
         s.cpu.usage.percpu_user =
             list(&read_file(d, "cpuacct.usage_percpu_user").unwrap_or_default());
-        let stat = key_values(&read_file(d, "cpuacct.stat").unwrap_or_default());
-        let tick_ns = 1_000_000_000 / crate::sys::clock_ticks();
-        s.cpu.usage.user = stat.get("user").copied().unwrap_or(0) * tick_ns;
-        s.cpu.usage.kernel = stat.get("system").copied().unwrap_or(0) * tick_ns;
+        // Nanoseconds where the kernel has them, else clock ticks.
+        if d.join("cpuacct.usage_user").exists() {
+            s.cpu.usage.user = num(d, "cpuacct.usage_user");
+            s.cpu.usage.kernel = num(d, "cpuacct.usage_sys");
+        } else {
+            let stat = key_values(&read_file(d, "cpuacct.stat").unwrap_or_default());
+            let tick_ns = 1_000_000_000 / crate::sys::clock_ticks();
+            s.cpu.usage.user = stat.get("user").copied().unwrap_or(0) * tick_ns;
+            s.cpu.usage.kernel = stat.get("system").copied().unwrap_or(0) * tick_ns;
+        }
     }
     if let Some(d) = cg.v1_dir("cpu") {
         let stat = key_values(&read_file(d, "cpu.stat").unwrap_or_default());
