@@ -150,21 +150,101 @@ fn the_device_cgroup_denies_what_is_not_allowed() {
     let rt = Runtime::default();
     // CAP_MKNOD lets the container make any node; the device cgroup decides
     // which it may open.
-    let bundle = Bundle::new(&["sh", "-c", "/checker try mknod /dev/xmem 1 1 >/dev/null; /checker try open /dev/xmem; /checker try open /dev/null"])
-        .with(|c| {
-            for set in ["bounding", "effective", "permitted"] {
-                c["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
-            }
+    // Whether the configuration denies everything first (as `spec` writes
+    // it) or lists no device rules at all, only the default devices open.
+    let no_rules: fn(&mut serde_json::Value) = |c| c["linux"]["resources"] = json!({});
+    let deny_first: fn(&mut serde_json::Value) = |_| {};
+    for rules in [deny_first, no_rules] {
+        let bundle = Bundle::new(&["sh", "-c", "/checker try mknod /dev/xmem 1 1 >/dev/null; /checker try open /dev/xmem; /checker try open /dev/null"])
+            .with(|c| {
+                for set in ["bounding", "effective", "permitted"] {
+                    c["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
+                }
+            })
+            .with(rules);
+        let (out, _c) = rt.run(&bundle);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["errno"], libc::EPERM, "/dev/mem denied: {text}");
+        assert_eq!(lines[1]["ok"], true, "/dev/null allowed: {text}");
+    }
+}
+
+#[test]
+fn delete_force_reaches_processes_in_sub_cgroups() {
+    if !layout_is_v1() {
+        return;
+    }
+    // Without a PID namespace, killing the init leaves its children; the
+    // cgroup tree is what holds them all, sub-cgroups included.
+    let rt = Runtime::default();
+    let bundle =
+        Bundle::new(&["sh", "-c", "/checker sleep 60 & exec /checker sleep 60"]).with(|c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|n| n["type"] != "pid");
         });
-    let (out, _c) = rt.run(&bundle);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines[0]["errno"], libc::EPERM, "/dev/mem denied: {text}");
-    assert_eq!(lines[1]["ok"], true, "/dev/null allowed: {text}");
+    let c = rt.run_detached(&bundle);
+    let init = c.pid();
+    let dir = v1_dir(init, "pids").unwrap();
+    let mut child = None;
+    for _ in 0..1000 {
+        child = read(&dir, "cgroup.procs")
+            .lines()
+            .map(|l| l.parse::<i32>().unwrap())
+            .find(|&p| p != init);
+        if child.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let child = child.expect("the background process starts");
+    let mut subs = Vec::new();
+    for controller in ["pids", "memory", "freezer"] {
+        let sub = v1_dir(init, controller).unwrap().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(sub.join("cgroup.procs"), child.to_string()).unwrap();
+        subs.push(sub);
+    }
+    rt.ok(&["delete", "--force", &c.id]);
+    assert!(
+        !Path::new(&format!("/proc/{child}")).exists()
+            || std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .unwrap_or_default()
+                .contains(") Z"),
+        "the process in the sub-cgroup is killed"
+    );
+    for sub in subs {
+        assert!(!sub.exists(), "{} is removed", sub.display());
+    }
+    assert!(cgroup_dirs_named(&c.id).is_empty());
+}
+
+#[test]
+fn a_cgroup_in_use_is_not_shared() {
+    let rt = Runtime::default();
+    let path = format!("/{}", unique("hafen-test-shared"));
+    let bundle =
+        Bundle::new(&["/checker", "sleep", "60"]).with(|c| c["linux"]["cgroupsPath"] = json!(path));
+    let first = rt.run_detached(&bundle);
+    let id = unique("second");
+    let out = rt.output(&["create", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already in use"), "{}", stderr(&out));
+    assert_eq!(
+        first.status(),
+        "running",
+        "the first container is untouched"
+    );
+    assert!(
+        !rt.root.path().join(&id).exists(),
+        "no state is left of the refused container"
+    );
 }
 
 #[test]

@@ -5,6 +5,8 @@
 
 mod support;
 
+use std::process::Command;
+
 use serde_json::json;
 use support::*;
 
@@ -249,6 +251,62 @@ fn without_a_mount_namespace_the_mounts_are_undone_by_delete() {
         "{:?}",
         mounts_containing(rootfs.to_str().unwrap())
     );
+}
+
+/// A mount the test put in place, undone when the test ends (also when it
+/// fails).
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn without_a_mount_namespace_a_mount_that_was_there_stays() {
+    // An engine mounts the image (an overlay, say) at the rootfs before it
+    // creates the container: neither a failed create nor delete may take
+    // that mount away.
+    let rt = Runtime::default();
+    let bundle = Bundle::new(&["true"]).own_rootfs().with(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "mount");
+        c["mounts"] = json!([{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}]);
+        c["linux"]["maskedPaths"] = json!([]);
+        c["linux"]["readonlyPaths"] = json!([]);
+    });
+    let rootfs = bundle.path().join("rootfs");
+    let status = Command::new("mount")
+        .args(["--bind"])
+        .arg(&rootfs)
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _mounted = Mounted(rootfs.clone());
+    let engine_mount = mounts_containing(rootfs.to_str().unwrap());
+    assert_eq!(engine_mount.len(), 1, "{engine_mount:?}");
+
+    // A create that fails before it mounts anything.
+    let broken = Bundle::new(&["true"]).with(|c| {
+        c["root"]["path"] = json!(rootfs);
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "mount");
+        c["linux"]["rootfsPropagation"] = json!("sideways");
+    });
+    let (out, _c) = rt.run(&broken);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(mounts_containing(rootfs.to_str().unwrap()), engine_mount);
+
+    let c = rt.create(&bundle);
+    assert!(mounts_containing(rootfs.to_str().unwrap()).len() > 1);
+    rt.ok(&["delete", "--force", &c.id]);
+    assert_eq!(mounts_containing(rootfs.to_str().unwrap()), engine_mount);
 }
 
 #[test]

@@ -110,12 +110,14 @@ fn bind_mounts_with_options() {
     let host = tempfile::tempdir().unwrap();
     std::fs::write(host.path().join("hello"), "from the host").unwrap();
     std::fs::create_dir(host.path().join("sub")).unwrap();
-    let bundle = Bundle::new(&["sh", "-c", "cat /data/hello; /checker try write /data/new x; /checker try write /rw/new y; cat /bundle-file"])
+    let bundle = Bundle::new(&["sh", "-c", "cat /data/hello; /checker try write /data/new x; /checker try write /rw/new y; cat /bundle-file; cat /typed/hello"])
         .with(|c| {
             let mounts = c["mounts"].as_array_mut().unwrap();
             mounts.push(json!({"destination": "/data", "type": "bind", "source": host.path(), "options": ["rbind", "ro", "nosuid"]}));
             mounts.push(json!({"destination": "/rw", "type": "none", "source": host.path().join("sub"), "options": ["bind"]}));
             mounts.push(json!({"destination": "/bundle-file", "source": "relative.txt", "options": ["bind", "ro"]}));
+            // The type alone makes it a bind mount.
+            mounts.push(json!({"destination": "/typed", "type": "bind", "source": host.path(), "options": ["ro"]}));
         });
     std::fs::write(
         bundle.path().join("relative.txt"),
@@ -135,6 +137,10 @@ fn bind_mounts_with_options() {
         "rw bind accepts writes: {text}"
     );
     assert!(text.contains("relative to the bundle"), "{text}");
+    assert!(
+        text.ends_with("from the host"),
+        "a bind by type alone: {text}"
+    );
     assert_eq!(
         std::fs::read_to_string(host.path().join("sub/new")).unwrap(),
         "y"

@@ -94,6 +94,52 @@ fn preserve_fds_passes_exactly_those() {
     );
 }
 
+#[test]
+fn socket_activation_fds_pass_only_when_they_are_for_the_runtime() {
+    let rt = Runtime::default();
+    let bundle = Bundle::new(&["/checker", "report"]);
+    let fd3 = |r: &serde_json::Value| {
+        r["fds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["fd"] == 3 && f["target"].as_str().unwrap().ends_with("/etc/hostname"))
+    };
+    // `$$` is the shell, which then becomes the runtime (exec).
+    let out = run_holding_fds(
+        &rt,
+        &bundle,
+        "3</etc/hostname; export LISTEN_FDS=1 LISTEN_PID=$$",
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = parse_json(&out.stdout);
+    assert!(fd3(&r), "{r}");
+    assert_eq!(r["env"]["LISTEN_FDS"], "1", "{}", r["env"]);
+    assert_eq!(r["env"]["LISTEN_PID"], "1", "for the container's PID 1");
+    // Meant for some other process: not passed on.
+    let out = run_holding_fds(
+        &rt,
+        &bundle,
+        "3</etc/hostname; export LISTEN_FDS=1 LISTEN_PID=1",
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!fd3(&parse_json(&out.stdout)));
+}
+
+#[test]
+fn preserve_fds_beyond_any_limit_is_refused() {
+    let rt = Runtime::default();
+    let bundle = Bundle::new(&["true"]);
+    for n in ["4294967295", "4294967292", "100000"] {
+        let out = run_holding_fds(&rt, &bundle, "3</etc/hostname", &["--preserve-fds", n]);
+        assert_eq!(out.status.code(), Some(1), "{n}");
+        assert!(stderr(&out).contains("fd"), "{n}: {}", stderr(&out));
+    }
+    assert!(rt.ok(&["list", "-q"]).is_empty());
+}
+
 /// The runtime's own processes inside a container (a created container's
 /// init, an exec'd process during its set-up) are hafen. Nothing in the
 /// container may reach the hafen binary through them (CVE-2019-5736).

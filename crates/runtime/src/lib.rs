@@ -89,6 +89,10 @@ pub enum Error {
     /// A console socket is given but no terminal is requested.
     #[error("cannot use console socket if hafen will not detach or allocate tty")]
     UnneededConsoleSocket,
+    /// `--preserve-fds` (with any socket-activation fds) passes more fds
+    /// than a process can have.
+    #[error("--preserve-fds {0} is more fds than a process can have")]
+    TooManyFds(u32),
     /// An I/O error, with what was being done.
     #[error("{what}: {source}")]
     Io {

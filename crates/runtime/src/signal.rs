@@ -71,13 +71,21 @@ pub fn parse(text: &str) -> Result<i32, UnknownSignal> {
     let number = match rest {
         "" => base,
         _ => {
-            let (sign, digits) = rest.split_at(1);
-            let offset: i32 = digits.parse().map_err(|_| unknown())?;
-            match sign {
-                "+" => base + offset,
-                "-" => base - offset,
-                _ => return Err(unknown()),
-            }
+            let offset = |digits: &str| {
+                digits
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| digits.parse::<i32>().ok())
+                    .flatten()
+            };
+            let number = if let Some(digits) = rest.strip_prefix('+') {
+                offset(digits).and_then(|o| base.checked_add(o))
+            } else if let Some(digits) = rest.strip_prefix('-') {
+                offset(digits).and_then(|o| base.checked_sub(o))
+            } else {
+                None
+            };
+            number.ok_or_else(unknown)?
         }
     };
     if (libc::SIGRTMIN()..=max).contains(&number) {
@@ -119,7 +127,19 @@ mod tests {
     #[test]
     fn refuses_unknown_signals() {
         for bad in [
-            "", "0", "65", "-1", "SIGFOO", "RTMIN+99", "RTMIN*2", "RTMAX+1",
+            "",
+            "0",
+            "65",
+            "-1",
+            "SIGFOO",
+            "RTMIN+99",
+            "RTMIN*2",
+            "RTMAX+1",
+            "RTMIN+2147483647",
+            "RTMIN-2147483647",
+            "RTMAXé",
+            "RTMIN+",
+            "RTMIN++1",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

@@ -90,9 +90,10 @@ pub struct ContainerState {
     #[serde(default)]
     pub keyring: Option<String>,
     /// The container's mounts were made in the host's mount namespace (the
-    /// configuration has no mount namespace): `delete` unmounts them.
+    /// configuration has no mount namespace): the id of the mount at the
+    /// root filesystem before them. `delete` unmounts what lies above it.
     #[serde(default)]
-    pub host_mounts: bool,
+    pub host_mounts: Option<u64>,
     /// Set while `create` is still at work (a record that stays set belongs
     /// to an interrupted create, which `delete` cleans up).
     #[serde(default)]
@@ -240,18 +241,25 @@ pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}", std::process::id()));
+    // A fresh name, opened only if it does not exist and never through a
+    // symlink: whoever can write to the directory (a pid file's, say)
+    // cannot make this write land elsewhere.
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_file_name(format!(".{name}.{}.{n}", std::process::id()));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .mode(mode)
         .open(&tmp)?;
-    file.write_all(bytes)?;
+    let written = file.write_all(bytes);
     drop(file);
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    written
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
 }
 
 /// The current time in RFC 3339 with nanoseconds, trailing zeros trimmed, as

@@ -623,3 +623,33 @@ pub fn remove_env(name: &str) {
     // function's contract), so no other thread reads the environment.
     unsafe { std::env::remove_var(name) };
 }
+
+/// Closes every fd from `first` upwards except those in `keep`
+/// (`close_range(2)` over the gaps between them).
+pub fn close_fds_except(first: u32, keep: &[RawFd]) -> io::Result<()> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|&fd| u32::try_from(fd).ok())
+        .filter(|&fd| fd >= first)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut start = first;
+    for fd in keep.into_iter().chain(std::iter::once(u32::MAX)) {
+        if fd > start {
+            let last = if fd == u32::MAX { u32::MAX } else { fd - 1 };
+            // SAFETY: close_range only closes fds; none of the ones closed
+            // here is owned by a live OwnedFd the caller still uses (the
+            // caller lists all of those in `keep`).
+            let ret = unsafe { libc::syscall(libc::SYS_close_range, start, last, 0) };
+            if ret < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        start = fd.saturating_add(1);
+        if fd == u32::MAX {
+            break;
+        }
+    }
+    Ok(())
+}

@@ -1,10 +1,11 @@
 //! Device access rules: which device nodes a container may create (`m`),
 //! read (`r`) and write (`w`).
 //!
-//! The rules are the configuration's `linux.resources.devices`, followed by an
-//! allow rule for every node of `linux.devices`, followed by the devices every
-//! container needs (`/dev/null`, `/dev/zero`, ptys, ...), exactly as runc does.
-//! Later rules win. On cgroup v1 they are written to `devices.deny` and
+//! Everything is denied unless a rule allows it (runc's device emulator
+//! starts from the same empty allow-list). The rules are the configuration's
+//! `linux.resources.devices`, followed by an allow rule for every node of
+//! `linux.devices`, followed by the devices every container needs
+//! (`/dev/null`, `/dev/zero`, ptys, ...), as runc does. Later rules win. On cgroup v1 they are written to `devices.deny` and
 //! `devices.allow`; on v2 they become an eBPF program of type
 //! `BPF_PROG_TYPE_CGROUP_DEVICE` (see [`compile_bpf_program`]).
 
@@ -199,10 +200,9 @@ fn bpf_access(access: u8) -> i32 {
 
 /// Compiles rules to a `BPF_PROG_TYPE_CGROUP_DEVICE` program that returns 1
 /// (allow) or 0 (deny). Rules are checked from the last to the first; the
-/// first that matches decides, and a request no rule matches is allowed, as a
-/// new v1 cgroup inherits "allow all" before its rules are written. An allow
-/// rule matches when it grants every access asked for, a deny rule when it
-/// covers any of them.
+/// first that matches decides, and a request no rule matches is denied. An
+/// allow rule matches when it grants every access asked for, a deny rule when
+/// it covers any of them.
 pub fn compile_bpf_program(rules: &[DeviceRule]) -> Vec<BpfInsn> {
     // r2 = type, r3 = access, r4 = major, r5 = minor (r1 is the context).
     let mut prog = vec![
@@ -256,7 +256,7 @@ pub fn compile_bpf_program(rules: &[DeviceRule]) -> Vec<BpfInsn> {
             return prog;
         }
     }
-    prog.push(insn(BPF_ALU64_MOV_K, 0, 0, 0, 1));
+    prog.push(insn(BPF_ALU64_MOV_K, 0, 0, 0, 0));
     prog.push(insn(BPF_EXIT, 0, 0, 0, 0));
     prog
 }
@@ -342,9 +342,19 @@ mod tests {
     }
 
     #[test]
-    fn no_rules_allow_everything() {
+    fn without_rules_everything_is_denied() {
         let prog = compile_bpf_program(&[]);
-        assert_eq!(run(&prog, DEV_BLOCK, ACC_WRITE, 8, 0), 1);
+        assert_eq!(run(&prog, DEV_BLOCK, ACC_WRITE, 8, 0), 0);
+        // An empty configuration still gets the standard devices.
+        let prog = compile_bpf_program(&effective_rules(&[], &[]));
+        assert_eq!(run(&prog, DEV_BLOCK, ACC_READ, 7, 0), 0, "a loop device");
+        assert_eq!(run(&prog, DEV_CHAR, ACC_WRITE, 1, 11), 0, "/dev/kmsg");
+        assert_eq!(run(&prog, DEV_CHAR, ACC_WRITE, 1, 3), 1, "/dev/null");
+        // A privileged configuration allows everything.
+        let all: Vec<LinuxDeviceCgroup> =
+            serde_json::from_str(r#"[{"allow":true,"access":"rwm"}]"#).unwrap();
+        let prog = compile_bpf_program(&effective_rules(&all, &[]));
+        assert_eq!(run(&prog, DEV_BLOCK, ACC_READ, 7, 0), 1);
     }
 
     #[test]

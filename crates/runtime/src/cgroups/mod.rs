@@ -100,6 +100,11 @@ pub enum CgroupError {
         /// The error.
         source: io::Error,
     },
+    /// The cgroup already has processes, or is frozen.
+    #[error(
+        "cgroup {0} is already in use (it has processes or is frozen): give the container a cgroupsPath of its own"
+    )]
+    InUse(PathBuf),
     /// The freezer did not reach the requested state.
     #[error("the cgroup freezer of {0} did not settle")]
     FreezeTimeout(PathBuf),
@@ -366,6 +371,46 @@ impl Cgroup {
         }
     }
 
+    /// The pids in the cgroup and every cgroup below it (a container may
+    /// make sub-cgroups of its own).
+    pub fn pids_recursive(&self) -> io::Result<Vec<i32>> {
+        let dir = self
+            .v1_dir("pids")
+            .or_else(|| self.v1_dir("freezer"))
+            .or_else(|| self.v1_dir("memory"))
+            .or(self.unified.as_deref())
+            .or_else(|| self.v1.first().map(|d| d.path.as_path()));
+        let mut pids = Vec::new();
+        if let Some(dir) = dir {
+            collect_pids(dir, &mut pids)?;
+        }
+        Ok(pids)
+    }
+
+    /// Refuses a cgroup that processes already use or that is frozen: a
+    /// container must not share its cgroup, or its creation, limits and
+    /// removal would touch processes that are not its own.
+    pub fn ensure_unused(&self) -> Result<()> {
+        for dir in self.dirs() {
+            match read_file(dir, "cgroup.procs") {
+                Ok(text) if !text.trim().is_empty() => {
+                    return Err(CgroupError::InUse(dir.to_path_buf()));
+                }
+                Ok(_) => {}
+                Err(_) => continue, // does not exist yet
+            }
+        }
+        if self.exists() && self.is_frozen() {
+            return Err(CgroupError::InUse(
+                self.dirs()
+                    .next()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether the cgroup still exists.
     pub fn exists(&self) -> bool {
         self.dirs().next().is_some_and(Path::exists)
@@ -404,7 +449,7 @@ impl Cgroup {
             // Freeze first so no process can fork past the signal.
             let _ = self.set_frozen(true);
         }
-        let pids = self.pids().map_err(|source| CgroupError::Read {
+        let pids = self.pids_recursive().map_err(|source| CgroupError::Read {
             path: self
                 .dirs()
                 .next()
@@ -421,15 +466,16 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Removes every directory of the cgroup, killing what is left in it and
-    /// waiting (up to a few seconds) for the kernel to let go.
+    /// Removes every directory of the cgroup (and any cgroup the container
+    /// made below it), killing what is left in it and waiting (up to a few
+    /// seconds) for the kernel to let go.
     pub fn destroy(&self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut killed = false;
         for dir in self.dirs() {
             let mut delay = Duration::from_micros(200);
             loop {
-                match std::fs::remove_dir(dir) {
+                match remove_tree(dir) {
                     Ok(()) => break,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => break,
                     Err(e)
@@ -485,6 +531,29 @@ impl Cgroup {
             })
             .unwrap_or(0)
     }
+}
+
+/// The pids of a cgroup directory and of all below it.
+fn collect_pids(dir: &Path, pids: &mut Vec<i32>) -> io::Result<()> {
+    pids.extend(parse_pids(&read_file(dir, "cgroup.procs")?));
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            collect_pids(&entry.path(), pids)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes a cgroup directory and the cgroups below it, deepest first (a
+/// cgroup directory holds only files the kernel manages, so `rmdir` works on
+/// an empty one).
+fn remove_tree(dir: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_tree(&entry.path())?;
+        }
+    }
+    std::fs::remove_dir(dir)
 }
 
 /// `mkdir -p`, recording what it made.

@@ -271,11 +271,15 @@ pub(super) fn apply(cg: &Cgroup, res: &LinuxResources) -> Result<()> {
     Ok(())
 }
 
-/// Writes device rules to `devices.deny`/`devices.allow`, in order.
+/// Writes device rules to `devices.deny`/`devices.allow`, in order, after
+/// denying everything.
 pub(super) fn apply_devices(cg: &Cgroup, rules: &[DeviceRule]) -> Result<()> {
     let Some(d) = cg.v1_dir("devices") else {
         return Ok(());
     };
+    // A new cgroup inherits its parent's list (usually "a *:* rwm"): start
+    // from nothing allowed.
+    write_file(d, "devices.deny", "a")?;
     for rule in rules {
         let file = if rule.allow {
             "devices.allow"

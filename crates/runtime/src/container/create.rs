@@ -6,7 +6,7 @@
 //! fails: the init is killed, the cgroup and the state directory removed.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use hafen_oci::runtime::LinuxNamespaceType;
@@ -17,7 +17,7 @@ use crate::bundle::Bundle;
 use crate::cgroups::Cgroup;
 use crate::hooks::{self, HookKind};
 use crate::init::mount_options::MountOptions;
-use crate::init::rootfs::{MountNamespace, unmount_host_rootfs};
+use crate::init::rootfs::{MountNamespace, mount_id, unmount_host_rootfs};
 use crate::init::{self, InitArgs};
 use crate::namespaces::{self, Plan};
 use crate::process::ProcessPlan;
@@ -63,7 +63,7 @@ pub struct Created {
 struct Cleanup {
     dir: PathBuf,
     /// The root filesystem, when its mounts are in the host's namespace.
-    host_rootfs: Option<PathBuf>,
+    host_rootfs: Option<(PathBuf, u64)>,
     cgroup: Option<Cgroup>,
     init: Option<(i32, OwnedFd)>,
     armed: bool,
@@ -81,8 +81,8 @@ impl Drop for Cleanup {
                 rustix::process::WaitOptions::empty(),
             );
         }
-        if let Some(rootfs) = &self.host_rootfs {
-            unmount_host_rootfs(rootfs);
+        if let Some((rootfs, base)) = &self.host_rootfs {
+            unmount_host_rootfs(rootfs, *base);
         }
         if let Some(cgroup) = &self.cgroup {
             if let Err(e) = cgroup.destroy() {
@@ -93,12 +93,33 @@ impl Drop for Cleanup {
     }
 }
 
-/// The number of fds passed through socket activation (`LISTEN_FDS`).
+/// The number of fds passed through socket activation: `LISTEN_FDS`, when
+/// `LISTEN_PID` says they were passed to this process (sd_listen_fds(3)).
 fn listen_fds() -> u32 {
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        == Some(std::process::id());
+    if !for_us {
+        return 0;
+    }
     std::env::var("LISTEN_FDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// The fds passed on (socket activation and `--preserve-fds`), all of
+/// which must be open.
+pub(super) fn passed_fds(preserve_fds: u32, listen: u32) -> Result<u32> {
+    let extra = listen
+        .checked_add(preserve_fds)
+        .filter(|n| *n <= i32::MAX as u32 - 3)
+        .ok_or(Error::TooManyFds(preserve_fds))?;
+    for fd in 3..3 + extra {
+        sys::check_fd_open(fd as i32).map_err(io_err(format!("preserved fd {fd} (of {extra})")))?;
+    }
+    Ok(extra)
 }
 
 /// Creates a container.
@@ -123,14 +144,23 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
         .transpose()?;
     let listener_path = seccomp.as_ref().and_then(|s| s.listener_path.clone());
     let listener_metadata = seccomp.as_ref().and_then(|s| s.listener_metadata.clone());
-    let extra = listen_fds() + opts.preserve_fds;
-    for fd in 3..3 + extra {
-        sys::check_fd_open(fd as i32).map_err(io_err(format!("preserved fd {fd} (of {extra})")))?;
-    }
+    let activated = listen_fds();
+    let extra = passed_fds(opts.preserve_fds, activated)?;
     let plan = process
         .map(|p| {
             ProcessPlan::new(p, seccomp).map(|mut plan| {
                 plan.extra_fds = extra;
+                if activated > 0 {
+                    // The activated sockets are the container's: they are
+                    // for its PID 1 (as runc says, whatever its pid).
+                    plan.env.retain(|e| {
+                        !e.to_bytes().starts_with(b"LISTEN_FDS=")
+                            && !e.to_bytes().starts_with(b"LISTEN_PID=")
+                    });
+                    let vars = [format!("LISTEN_FDS={activated}"), "LISTEN_PID=1".into()];
+                    plan.env
+                        .extend(vars.into_iter().filter_map(|v| CString::new(v).ok()));
+                }
                 plan
             })
         })
@@ -150,6 +180,14 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::Pid));
     let userns = ns.new_user || ns.user_path.is_some();
+    let host_mounts = if MountNamespace::of(spec) == MountNamespace::Host {
+        Some(mount_id(&bundle.rootfs).map_err(io_err(format!(
+            "cannot find the mount of {}",
+            bundle.rootfs.display()
+        )))?)
+    } else {
+        None
+    };
 
     // From here on things are made; the guard undoes them on failure.
     std::fs::create_dir_all(&rt.root)
@@ -162,9 +200,8 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
         }
         Err(e) => return Err(io_err(format!("cannot create {}", dir.display()))(e)),
     }
-    let host_mounts = MountNamespace::of(spec) == MountNamespace::Host;
     let mut guard = Cleanup {
-        host_rootfs: host_mounts.then(|| bundle.rootfs.clone()),
+        host_rootfs: host_mounts.map(|base| (bundle.rootfs.clone(), base)),
         dir: dir.clone(),
         cgroup: None,
         init: None,
@@ -199,6 +236,9 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
     // A new file in a new directory; state.json says when it is complete.
     write_new(&dir.join(CONFIG_COPY), &config, 0o600).map_err(io_err("cannot copy config.json"))?;
 
+    // Checked once the ID is ours: a second `create` of the same container
+    // says "already exists" rather than that its cgroup is busy.
+    cgroup.ensure_unused()?;
     guard.cgroup = Some(cgroup.clone());
     // Only the v2 directory is needed before the fork (the init starts in
     // it); the v1 directories are made while the init sets up its mounts.
@@ -258,7 +298,14 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
         match unsafe { sys::clone3(0, libc::SIGCHLD as u64, unified.as_ref().map(|f| f.as_fd())) }
             .map_err(io_err("cannot start the container's helper"))?
         {
-            sys::Forked::Child => init::helper(&ns, args),
+            sys::Forked::Child => {
+                // The child keeps only its own end of the channel, so that it
+                // sees end-of-file if the runtime dies; and no fd of the host
+                // it has no use for.
+                drop(to_child);
+                drop(unified);
+                init::helper(&ns, args)
+            }
             sys::Forked::Parent {
                 pid: helper,
                 pidfd: helper_fd,
@@ -285,7 +332,11 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
         }
         .map_err(io_err("cannot start the container's init"))?
         {
-            sys::Forked::Child => init::container_init(args),
+            sys::Forked::Child => {
+                drop(to_child);
+                drop(unified);
+                init::container_init(args)
+            }
             sys::Forked::Parent { pid, pidfd } => {
                 drop(restore);
                 (pid, pidfd)
@@ -407,9 +458,22 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
     })
 }
 
+/// Sends to the init. If the init has gone, the error it reported before it
+/// exited (still queued on the channel) says why, rather than a broken pipe.
 fn send(ch: &Channel, message: ToChild) -> Result<()> {
-    ch.send(&message, None)
-        .map_err(io_err("writing to the container's init"))
+    send_with_fd(ch, &message, None)
+}
+
+pub(super) fn send_with_fd(
+    ch: &Channel,
+    message: &ToChild,
+    fd: Option<BorrowedFd<'_>>,
+) -> Result<()> {
+    ch.send(message, fd)
+        .map_err(|e| match ch.recv::<ToRuntime>() {
+            Ok(Some((ToRuntime::Error { message }, _))) => Error::Child(message),
+            _ => io_err("writing to the container's init")(e),
+        })
 }
 
 /// The user-namespace path: serve the helper until it reports the init.
@@ -517,8 +581,7 @@ fn send_idmapped_mounts(
             Some(userns.as_fd()),
         )
         .map_err(|e| bad(&format!("cannot idmap {}: {e}", source.display())))?;
-        ch.send(&ToChild::MountFd { index }, Some(tree.as_fd()))
-            .map_err(io_err("writing to the container's init"))?;
+        send_with_fd(ch, &ToChild::MountFd { index }, Some(tree.as_fd()))?;
     }
     Ok(())
 }

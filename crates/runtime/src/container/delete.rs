@@ -69,8 +69,8 @@ fn kill_and_wait(c: &Container) -> Result<()> {
 /// Removes the cgroup and the state directory, then runs the poststop hooks
 /// (whose failures are only warnings, as the specification says).
 pub(crate) fn destroy(c: &Container) -> Result<()> {
-    if c.state.host_mounts {
-        crate::init::rootfs::unmount_host_rootfs(&c.state.rootfs);
+    if let Some(base) = c.state.host_mounts {
+        crate::init::rootfs::unmount_host_rootfs(&c.state.rootfs, base);
     }
     c.state.cgroup.destroy()?;
     let spec = c.spec().ok();

@@ -126,10 +126,7 @@ pub fn exec(rt: &Runtime, opts: &ExecOptions) -> Result<Executed> {
         .map(crate::seccomp::compile)
         .transpose()?;
     let mut plan = ProcessPlan::new(&opts.process, seccomp)?;
-    plan.extra_fds = opts.preserve_fds;
-    for fd in 3..3 + opts.preserve_fds {
-        sys::check_fd_open(fd as i32).map_err(io_err(format!("preserved fd {fd}")))?;
-    }
+    plan.extra_fds = super::create::passed_fds(opts.preserve_fds, 0)?;
     let joined = container_namespaces(&c, &spec)?;
     let console_socket = opts
         .console_socket
@@ -175,7 +172,13 @@ pub fn exec(rt: &Runtime, opts: &ExecOptions) -> Result<Executed> {
         match unsafe { sys::clone3(0, libc::SIGCHLD as u64, unified.as_ref().map(|f| f.as_fd())) }
             .map_err(io_err("cannot start the process"))?
         {
-            sys::Forked::Child => exec_child(args),
+            sys::Forked::Child => {
+                // As in create: only the child's own channel end, and no
+                // host directory fd it could chdir through.
+                drop(to_child);
+                drop(unified);
+                exec_child(args)
+            }
             sys::Forked::Parent { pid, pidfd } => (pid, pidfd),
         };
     drop(in_child);
@@ -215,14 +218,14 @@ fn serve(c: &Container, pid: i32, ch: &Channel, cgroup_self_join: bool) -> Resul
     if !cgroup_self_join {
         c.state.cgroup.add_process_v1(pid)?;
     }
-    ch.send(
+    super::create::send_with_fd(
+        ch,
         &ToChild::Continue {
             state: None,
             seccomp_state: None,
         },
         None,
-    )
-    .map_err(io_err("writing to the new process"))?;
+    )?;
     let mut console = None;
     loop {
         match ch.recv::<ToRuntime>() {
@@ -274,6 +277,17 @@ fn exec_child(mut a: ExecChild<'_>) -> ! {
 }
 
 fn exec_child_steps(a: &mut ExecChild<'_>) -> std::result::Result<CString, String> {
+    {
+        // Nothing of the host beyond stdio and the passed fds stays open
+        // (see the init's `own_fds`).
+        use std::os::fd::AsRawFd;
+        let mut keep = vec![a.channel.as_fd().as_raw_fd()];
+        keep.extend(a.console_socket.map(|f| f.as_raw_fd()));
+        keep.extend(a.joined.user.iter().map(|f| f.as_raw_fd()));
+        keep.extend(a.joined.others.iter().map(|(_, f)| f.as_raw_fd()));
+        sys::close_fds_except(3 + a.plan.extra_fds, &keep)
+            .map_err(|e| format!("cannot close inherited fds: {e}"))?;
+    }
     if a.cgroup_self_join {
         a.cgroup.join_v1_self().map_err(|e| e.to_string())?;
     }

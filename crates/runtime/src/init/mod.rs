@@ -162,8 +162,23 @@ pub(crate) fn hide_from_container() {
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
 }
 
+/// The fds the init works with; every other fd above stdio and the passed
+/// ones is closed first thing, so that no host file or directory the
+/// runtime's caller left open is reachable from the container, even before
+/// the program executes.
+fn own_fds(a: &InitArgs<'_>) -> Vec<std::os::fd::RawFd> {
+    use std::os::fd::AsRawFd;
+    let mut keep = vec![a.channel.as_fd().as_raw_fd(), a.exec_listener.as_raw_fd()];
+    keep.extend(a.console_socket.map(|f| f.as_raw_fd()));
+    keep.extend(a.seccomp_listener.map(|f| f.as_raw_fd()));
+    keep.extend(a.join.iter().map(|(_, fd)| fd.as_raw_fd()));
+    keep
+}
+
 fn run(mut a: InitArgs<'_>) -> Result<Infallible, InitError> {
     hide_from_container();
+    let first = 3 + a.plan.as_ref().map_or(0, |p| p.extra_fds);
+    sys::close_fds_except(first, &own_fds(&a)).map_err(sys_err("close inherited fds"))?;
     // The runtime may have blocked signals (foreground `run`); this process
     // is PID 1 of its namespace and ignores signals it has no handler for,
     // so give the terminating ones a handler until the program runs.

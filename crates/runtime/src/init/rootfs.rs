@@ -119,10 +119,36 @@ impl MountNamespace {
     }
 }
 
-/// Unmounts everything under a root filesystem that was set up in the
-/// host's mount namespace (`MountNamespace::Host`).
-pub fn unmount_host_rootfs(rootfs: &Path) {
-    let _ = sys::umount2(&cstr(rootfs), libc::MNT_DETACH);
+/// The id of the mount `path` is on (`statx` `STATX_MNT_ID`).
+pub fn mount_id(path: &Path) -> io::Result<u64> {
+    let st = rustix::fs::statx(
+        rustix::fs::CWD,
+        path,
+        AtFlags::empty(),
+        rustix::fs::StatxFlags::MNT_ID,
+    )?;
+    if st.stx_mask & rustix::fs::StatxFlags::MNT_ID.bits() == 0 {
+        return Err(io::ErrorKind::Unsupported.into());
+    }
+    Ok(st.stx_mnt_id)
+}
+
+/// Unmounts the container's mounts from a root filesystem that was set up
+/// in the host's mount namespace (`MountNamespace::Host`): those stacked
+/// above `base`, the mount that was there before, which stays.
+pub fn unmount_host_rootfs(rootfs: &Path, base: u64) {
+    // The container adds one (recursive) bind at the root; a few rounds
+    // cover a container that stacked more on top itself.
+    for _ in 0..8 {
+        match mount_id(rootfs) {
+            Ok(id) if id != base => {
+                if sys::umount2(&cstr(rootfs), libc::MNT_DETACH).is_err() {
+                    return;
+                }
+            }
+            _ => return,
+        }
+    }
 }
 
 /// The root filesystem under construction.
@@ -280,7 +306,8 @@ impl Rootfs<'_> {
                     Some(&cstr(&source)),
                     &target_path,
                     None,
-                    opts.flags & (libc::MS_BIND | libc::MS_REC),
+                    // `"type": "bind"` binds even without a bind option.
+                    libc::MS_BIND | (opts.flags & libc::MS_REC),
                     None,
                 )
                 .map_err(err(&source.display().to_string()))?,
@@ -640,13 +667,24 @@ impl Rootfs<'_> {
             path: shown.clone(),
             source,
         };
-        if let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) {
-            mkdir_in_root(root, &Path::new("dev").join(parent)).map_err(derr)?;
-        }
+        // Every operation below names the node by one component inside a
+        // directory resolved within the root, so no symlink in the image's
+        // /dev can send it elsewhere.
+        let parent_fd;
+        let dir: BorrowedFd<'_> = match rel.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(parent) => {
+                parent_fd = mkdir_in_root(root, &Path::new("dev").join(parent)).map_err(derr)?;
+                parent_fd.as_fd()
+            }
+            None => dev.as_fd(),
+        };
+        let name = rel
+            .file_name()
+            .ok_or_else(|| derr(io::Error::from_raw_os_error(libc::EINVAL)))?;
         let mknod = || {
             rustix::fs::mknodat(
-                dev,
-                rel,
+                dir,
+                name,
                 kind,
                 Mode::from_raw_mode(mode),
                 rustix::fs::makedev(major, minor),
@@ -656,12 +694,12 @@ impl Rootfs<'_> {
             Err(rustix::io::Errno::PERM)
         } else {
             // A fresh /dev tmpfs is empty; only an image's own /dev has nodes
-            // in the way.
+            // in the way (unlinkat removes a symlink itself, not its target).
             mknod().or_else(|e| {
                 if e != rustix::io::Errno::EXIST {
                     return Err(e);
                 }
-                rustix::fs::unlinkat(dev, rel, AtFlags::empty())?;
+                rustix::fs::unlinkat(dir, name, AtFlags::empty())?;
                 mknod()
             })
         };
@@ -671,8 +709,8 @@ impl Rootfs<'_> {
                 // the mode is exact; root's nodes are already root's.
                 if uid != 0 || gid != 0 {
                     rustix::fs::chownat(
-                        dev,
-                        rel,
+                        dir,
+                        name,
                         Some(rustix::fs::Uid::from_raw(uid)),
                         Some(rustix::fs::Gid::from_raw(gid)),
                         AtFlags::SYMLINK_NOFOLLOW,
@@ -684,21 +722,25 @@ impl Rootfs<'_> {
             // In a user namespace device nodes cannot be made: bind the
             // host's node onto an empty file instead (runc does the same).
             Err(rustix::io::Errno::PERM) if kind != FileType::Fifo => {
-                match rustix::fs::unlinkat(dev, rel, AtFlags::empty()) {
+                match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
                     Ok(()) | Err(rustix::io::Errno::NOENT) => {}
                     Err(e) => return Err(derr(e.into())),
                 }
                 let file = rustix::fs::openat(
-                    dev,
-                    rel,
-                    OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC,
+                    dir,
+                    name,
+                    OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::WRONLY
+                        | OFlags::CLOEXEC,
                     Mode::from_raw_mode(0),
                 )
                 .map_err(|e| derr(e.into()))?;
                 drop(file);
                 let target = rustix::fs::openat(
-                    dev,
-                    rel,
+                    dir,
+                    name,
                     OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::empty(),
                 )
