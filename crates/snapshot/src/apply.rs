@@ -236,6 +236,7 @@ impl State<'_> {
         let parent = parent_fd.as_fd();
         match kind {
             tar::EntryType::Directory => {
+                let whited_out = is_whiteout(parent, &file_name);
                 match rustix::fs::statat(parent, &file_name, AtFlags::SYMLINK_NOFOLLOW) {
                     Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
                     Ok(_) => {
@@ -252,6 +253,11 @@ impl State<'_> {
                     Mode::empty(),
                 )
                 .map_err(|e| io(e.into()))?;
+                if whited_out {
+                    // `.wh.X` then `X/` in one layer: a new, opaque X.
+                    rustix::fs::fsetxattr(&dir, OVERLAY_OPAQUE_XATTR, b"y", XattrFlags::empty())
+                        .map_err(|e| io(e.into()))?;
+                }
                 self.set_meta(dir.as_fd(), &meta).map_err(io)?;
                 self.dirs.push((name.clone(), times(&meta)));
             }
@@ -460,8 +466,96 @@ impl State<'_> {
     fn take_parent(&mut self, rel: &Path, shown: &str) -> Result<OwnedFd, ApplyError> {
         match self.parent.take() {
             Some((p, fd)) if p == rel => Ok(fd),
-            _ => open_dir_beneath(&self.root, rel, shown, true),
+            _ => self.make_dirs(rel, shown),
         }
+    }
+
+    /// Opens `rel` as a directory, making the missing components (0755,
+    /// as tar does; in an upper directory with the owner, mode, times and
+    /// attributes of the same directory below, so that the merged view
+    /// does not change).
+    fn make_dirs(&mut self, rel: &Path, shown: &str) -> Result<OwnedFd, ApplyError> {
+        let io = |e: io::Error| ApplyError::Io {
+            entry: shown.to_string(),
+            source: e,
+        };
+        match open_beneath(&self.root, rel) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::XDEV) => return Err(unsafe_parent(shown)),
+            Err(Errno::NOENT | Errno::NOTDIR) => {}
+            Err(e) => return Err(io(e.into())),
+        }
+        let mut current = PathBuf::new();
+        let mut fd = open_dir_beneath(&self.root, &current, shown)?;
+        for part in rel.components() {
+            current.push(part);
+            let name = current.file_name().unwrap_or_default().to_os_string();
+            match open_beneath(&self.root, &current) {
+                Ok(next) => {
+                    fd = next;
+                    continue;
+                }
+                Err(Errno::XDEV) => return Err(unsafe_parent(shown)),
+                Err(Errno::NOENT) => {}
+                // A file where the layer wants a directory: the layer wins.
+                Err(Errno::NOTDIR) => {}
+                Err(e) => return Err(io(e.into())),
+            }
+            self.new_dir(fd.as_fd(), &name, &current).map_err(io)?;
+            fd = open_dir_beneath(&self.root, &current, shown)?;
+        }
+        Ok(fd)
+    }
+
+    /// Makes the directory `name` (at `rel`) in place of whatever is there.
+    /// A directory that replaces a whiteout is opaque: the layers below
+    /// must not show through it. One implied by a deeper entry takes its
+    /// metadata from the layers below, if they have it.
+    fn new_dir(&mut self, parent: BorrowedFd<'_>, name: &OsStr, rel: &Path) -> io::Result<()> {
+        let was_whiteout = is_whiteout(parent, name);
+        replace(parent, name)?;
+        mkdir(parent, name)?;
+        let dir = rustix::fs::openat(
+            parent,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        if was_whiteout {
+            rustix::fs::fsetxattr(&dir, OVERLAY_OPAQUE_XATTR, b"y", XattrFlags::empty())?;
+        }
+        if let Some(lower) = self
+            .opts
+            .lowers
+            .iter()
+            .map(|l| l.join(rel))
+            .find(|p| p.is_dir())
+        {
+            let st = rustix::fs::stat(&lower)?;
+            if self.opts.chown {
+                rustix::fs::fchown(
+                    &dir,
+                    Some(rustix::fs::Uid::from_raw(st.st_uid)),
+                    Some(rustix::fs::Gid::from_raw(st.st_gid)),
+                )?;
+            }
+            rustix::fs::fchmod(&dir, Mode::from_raw_mode(st.st_mode & 0o7777))?;
+            crate::fsutil::copy_xattrs_to_fd(&lower, dir.as_fd())?;
+            self.dirs.push((
+                rel.to_path_buf(),
+                Timestamps {
+                    last_access: Timespec {
+                        tv_sec: st.st_atime,
+                        tv_nsec: st.st_atime_nsec as _,
+                    },
+                    last_modification: Timespec {
+                        tv_sec: st.st_mtime,
+                        tv_nsec: st.st_mtime_nsec as _,
+                    },
+                },
+            ));
+        }
+        Ok(())
     }
 
     fn whiteout(
@@ -560,7 +654,7 @@ impl State<'_> {
         let target_name = target.file_name().ok_or_else(missing)?;
         let target_parent_rel = target.parent().unwrap_or(Path::new(""));
         let parent = parent.try_clone_to_owned().map_err(io)?;
-        let target_parent = match open_dir_beneath(&self.root, target_parent_rel, shown, false) {
+        let target_parent = match open_dir_beneath(&self.root, target_parent_rel, shown) {
             Ok(fd) => Some(fd),
             Err(ApplyError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(e),
@@ -574,7 +668,7 @@ impl State<'_> {
             self.copy_up(target, shown)?;
         }
         let target_parent =
-            open_dir_beneath(&self.root, target_parent_rel, shown, false).map_err(|_| missing())?;
+            open_dir_beneath(&self.root, target_parent_rel, shown).map_err(|_| missing())?;
         replace(parent.as_fd(), name).map_err(io)?;
         rustix::fs::linkat(&target_parent, target_name, &parent, name, AtFlags::empty()).map_err(
             |e| match e {
@@ -615,7 +709,7 @@ impl State<'_> {
                 return Err(missing());
             }
             let parent_rel = target.parent().unwrap_or(Path::new(""));
-            let parent = open_dir_beneath(&self.root, parent_rel, shown, true)?;
+            let parent = self.make_dirs(parent_rel, shown)?;
             let name = target.file_name().ok_or_else(missing)?;
             let dst = rustix::fs::openat(
                 &parent,
@@ -658,7 +752,7 @@ impl State<'_> {
                     source: e.into(),
                 })?
             } else {
-                match open_dir_beneath(&self.root, &rel, &shown, false) {
+                match open_dir_beneath(&self.root, &rel, &shown) {
                     Ok(fd) => fd,
                     // Removed by a later entry of the same layer.
                     Err(ApplyError::Io { source, .. })
@@ -700,76 +794,45 @@ fn pax_time(text: &str) -> Option<Timespec> {
     Some(Timespec { tv_sec, tv_nsec })
 }
 
-/// Opens `rel` under `root` as a directory, never outside it; with `make`,
-/// missing directories are created (0755, as tar does).
-fn open_dir_beneath(
-    root: &OwnedFd,
-    rel: &Path,
-    shown: &str,
-    make: bool,
-) -> Result<OwnedFd, ApplyError> {
-    let open = |path: &Path| {
-        rustix::fs::openat2(
-            root,
-            if path.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                path
-            },
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-        )
-    };
-    let escape = || ApplyError::Unsafe {
+fn unsafe_parent(shown: &str) -> ApplyError {
+    ApplyError::Unsafe {
         entry: shown.to_string(),
         reason: "resolves through a symlink to outside the layer",
-    };
-    let io = |e: Errno| ApplyError::Io {
-        entry: shown.to_string(),
-        source: e.into(),
-    };
-    match open(rel) {
-        Ok(fd) => return Ok(fd),
-        Err(Errno::XDEV) => return Err(escape()),
-        Err(Errno::NOENT) if make => {}
-        Err(Errno::NOTDIR) if make => {}
-        Err(e) => return Err(io(e)),
     }
-    // Make the missing components one by one.
-    let mut current = PathBuf::new();
-    let mut fd = open(&current).map_err(io)?;
-    for part in rel.components() {
-        current.push(part);
-        match open(&current) {
-            Ok(next) => fd = next,
-            Err(Errno::XDEV) => return Err(escape()),
-            Err(Errno::NOENT) => {
-                let name = current.file_name().unwrap_or_default();
-                match rustix::fs::mkdirat(&fd, name, Mode::from_raw_mode(0o755)) {
-                    Ok(()) | Err(Errno::EXIST) => {}
-                    Err(e) => return Err(io(e)),
-                }
-                fd = open(&current).map_err(|e| match e {
-                    Errno::XDEV => escape(),
-                    e => io(e),
-                })?;
-            }
-            Err(Errno::NOTDIR) => {
-                // A file where the layer wants a directory: the layer's
-                // entry wins, as tar would have it.
-                let name = current.file_name().unwrap_or_default();
-                remove(fd.as_fd(), name).map_err(|e| ApplyError::Io {
-                    entry: shown.to_string(),
-                    source: e,
-                })?;
-                rustix::fs::mkdirat(&fd, name, Mode::from_raw_mode(0o755)).map_err(io)?;
-                fd = open(&current).map_err(io)?;
-            }
-            Err(e) => return Err(io(e)),
-        }
-    }
-    Ok(fd)
+}
+
+/// Opens `rel` under `root` as a directory (`O_PATH`), never outside it.
+fn open_beneath(root: &OwnedFd, rel: &Path) -> Result<OwnedFd, Errno> {
+    rustix::fs::openat2(
+        root,
+        if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        },
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+    )
+}
+
+/// Opens `rel` under `root` as a directory; an escape is an unsafe layer.
+fn open_dir_beneath(root: &OwnedFd, rel: &Path, shown: &str) -> Result<OwnedFd, ApplyError> {
+    open_beneath(root, rel).map_err(|e| match e {
+        Errno::XDEV => unsafe_parent(shown),
+        e => ApplyError::Io {
+            entry: shown.to_string(),
+            source: e.into(),
+        },
+    })
+}
+
+/// Whether a directory entry is an overlayfs whiteout (a 0/0 character
+/// device).
+fn is_whiteout(parent: BorrowedFd<'_>, name: &OsStr) -> bool {
+    rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|st| {
+        FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice && st.st_rdev == 0
+    })
 }
 
 fn mkdir(parent: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {

@@ -70,6 +70,28 @@ fn copy_xattrs(src: &Path, dst: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Copies the extended attributes of `src` (not overlayfs' own) to an
+/// open directory.
+pub fn copy_xattrs_to_fd(src: &Path, dst: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    let mut names = vec![0u8; 4096];
+    let n = match rustix::fs::llistxattr(src, &mut names) {
+        Ok(n) => n,
+        Err(rustix::io::Errno::NOTSUP) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for name in names[..n].split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let text = std::str::from_utf8(name).unwrap_or("");
+        if text.starts_with("trusted.overlay.") || text.starts_with("user.overlay.") {
+            continue;
+        }
+        let name = std::ffi::OsStr::new(text);
+        let mut value = vec![0u8; 65536];
+        let len = rustix::fs::lgetxattr(src, name, &mut value)?;
+        rustix::fs::fsetxattr(dst, name, &value[..len], XattrFlags::empty())?;
+    }
+    Ok(())
+}
+
 /// Copies the tree `src` into the (existing, empty) directory `dst`,
 /// keeping ownership, modes, extended attributes, times, hardlinks, device
 /// nodes and symlinks.

@@ -227,6 +227,56 @@ fn overlay_whiteouts() {
 }
 
 #[test]
+fn a_directory_that_replaces_a_whiteout_is_opaque() {
+    let s = sandbox();
+    let layer = Layer::new()
+        .file(".wh.cache", b"")
+        .dir("cache/")
+        .file("cache/fresh", b"1")
+        .file(".wh.lib", b"")
+        .file("lib/implied/file", b"2")
+        .finish();
+    apply(&layer[..], &s.root, &opts(Whiteouts::Overlay)).unwrap();
+    for dir in ["cache", "lib"] {
+        let mut v = [0u8; 4];
+        let n = rustix::fs::getxattr(s.root.join(dir), "trusted.overlay.opaque", &mut v)
+            .unwrap_or_else(|e| panic!("{dir}: {e}"));
+        assert_eq!(&v[..n], b"y", "{dir}");
+    }
+}
+
+#[test]
+fn implied_directories_keep_the_lower_layers_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Db::open(&dir.path().join("meta.db")).unwrap());
+    let sn = Overlay::open(&dir.path().join("snapshots"), db).unwrap();
+    let mut etc = Layer::header(tar::EntryType::Directory, "etc/", 0o750);
+    etc.set_uid(7);
+    etc.set_gid(8);
+    etc.set_mtime(1_600_000_000);
+    let base = Layer::new().add(etc, b"").file("etc/a", b"a").finish();
+    let top = Layer::new().file("etc/b", b"b").finish();
+    let mut parent: Option<String> = None;
+    for (i, layer) in [&base, &top].into_iter().enumerate() {
+        let key = format!("k{i}");
+        sn.prepare(&key, parent.as_deref()).unwrap();
+        let t = sn.apply_target(&key).unwrap();
+        let o = Options {
+            whiteouts: t.whiteouts,
+            lowers: &t.lowers,
+            chown: true,
+        };
+        apply(&layer[..], &t.dir, &o).unwrap();
+        sn.commit(&format!("c{i}"), &key, None).unwrap();
+        parent = Some(format!("c{i}"));
+    }
+    let upper_etc = std::fs::metadata(sn.dir("c1").unwrap().join("etc")).unwrap();
+    assert_eq!(upper_etc.permissions().mode() & 0o7777, 0o750);
+    assert_eq!((upper_etc.uid(), upper_etc.gid()), (7, 8));
+    assert_eq!(upper_etc.mtime(), 1_600_000_000);
+}
+
+#[test]
 fn removing_whiteouts_on_a_full_copy() {
     let s = sandbox();
     for (path, body) in [("etc/gone", "x"), ("etc/stays", "x"), ("var/old", "x")] {
