@@ -114,6 +114,10 @@ pub trait Snapshotter: Send + Sync + std::fmt::Debug {
 
     /// The directory holding a snapshot's own files.
     fn dir(&self, key: &str) -> Result<PathBuf>;
+
+    /// Removes directories that no record names (left by a crash between
+    /// making a directory and recording it, or the reverse for removal).
+    fn sweep_orphans(&self) -> Result<usize>;
 }
 
 /// Chooses the best snapshotter for `root`: overlayfs if the kernel can

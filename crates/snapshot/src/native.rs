@@ -27,11 +27,6 @@ impl Native {
     fn fs_of(&self, r: &SnapshotRecord) -> PathBuf {
         self.base.dir_of(r).join("fs")
     }
-
-    /// Removes directories no record names; run at start-up.
-    pub fn sweep_orphans(&self) -> Result<usize> {
-        self.base.sweep_orphans()
-    }
 }
 
 impl Snapshotter for Native {
@@ -96,5 +91,9 @@ impl Snapshotter for Native {
 
     fn dir(&self, key: &str) -> Result<PathBuf> {
         Ok(self.fs_of(&self.base.record(key)?))
+    }
+
+    fn sweep_orphans(&self) -> Result<usize> {
+        self.base.sweep_orphans()
     }
 }

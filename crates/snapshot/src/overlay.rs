@@ -74,11 +74,6 @@ impl Overlay {
             .map(|a| self.fs_of(a))
             .collect())
     }
-
-    /// Removes directories no record names; run at start-up.
-    pub fn sweep_orphans(&self) -> Result<usize> {
-        self.base.sweep_orphans()
-    }
 }
 
 fn lowerdir(dirs: &[PathBuf]) -> String {
@@ -169,5 +164,9 @@ impl Snapshotter for Overlay {
 
     fn dir(&self, key: &str) -> Result<PathBuf> {
         Ok(self.fs_of(&self.base.record(key)?))
+    }
+
+    fn sweep_orphans(&self) -> Result<usize> {
+        self.base.sweep_orphans()
     }
 }

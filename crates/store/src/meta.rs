@@ -16,7 +16,7 @@
 //! | `tags` | a `repository:tag` (fully qualified) naming an image | `name` |
 //! | `repo_digests` | a `repository@digest` an image is known by | `name` |
 //! | `content_refs` | blob `parent` refers to blob `child` (manifest → config, layers) | `parent, child` |
-//! | `layers` | a layer blob and the digest of its uncompressed tar (`diff_id`) | `blob` |
+//! | `layers` | a layer blob, the digest and size of its uncompressed tar (`diff_id`, `diff_size`) | `blob` |
 //! | `snapshots` | a snapshot: its directory number, parent, kind (`committed`, `active`, `view`), size, labels | `key` |
 //! | `leases` | an operation that holds content, snapshots or ingests while it works | `id` |
 //! | `lease_resources` | what a lease holds: `kind` is `content`, `snapshot` or `ingest` | `lease, kind, key` |
@@ -62,7 +62,8 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TABLE layers (
         blob TEXT PRIMARY KEY,
         diff_id TEXT NOT NULL,
-        media_type TEXT NOT NULL
+        media_type TEXT NOT NULL,
+        diff_size INTEGER NOT NULL
     );
     CREATE INDEX layers_by_diff_id ON layers(diff_id);
     CREATE TABLE snapshots (
@@ -228,6 +229,19 @@ pub struct Target {
     pub media_type: String,
     /// Its size.
     pub size: u64,
+}
+
+/// A layer blob and what it holds uncompressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerRecord {
+    /// The blob (as stored, maybe compressed).
+    pub blob: Digest,
+    /// The digest of the uncompressed tar.
+    pub diff_id: Digest,
+    /// The blob's media type.
+    pub media_type: String,
+    /// The size of the uncompressed tar.
+    pub diff_size: u64,
 }
 
 /// A snapshot record.
@@ -531,43 +545,54 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Records a layer blob's uncompressed digest.
-    pub fn put_layer(&self, blob: &Digest, diff_id: &Digest, media_type: &str) -> Result<()> {
+    /// Records a layer blob's uncompressed digest and size.
+    pub fn put_layer(&self, layer: &LayerRecord) -> Result<()> {
         self.0.execute(
-            "INSERT INTO layers (blob, diff_id, media_type) VALUES (?1, ?2, ?3)
-             ON CONFLICT(blob) DO UPDATE SET diff_id = ?2, media_type = ?3",
-            params![blob.to_string(), diff_id.to_string(), media_type],
+            "INSERT INTO layers (blob, diff_id, media_type, diff_size) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(blob) DO UPDATE SET diff_id = ?2, media_type = ?3, diff_size = ?4",
+            params![
+                layer.blob.to_string(),
+                layer.diff_id.to_string(),
+                layer.media_type,
+                as_i64(layer.diff_size)
+            ],
         )?;
         Ok(())
     }
 
-    /// The uncompressed digest of a layer blob.
-    pub fn layer_diff_id(&self, blob: &Digest) -> Result<Option<Digest>> {
-        let d: Option<String> = self
-            .0
-            .query_row(
-                "SELECT diff_id FROM layers WHERE blob = ?1",
-                params![blob.to_string()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        d.map(|d| digest_col("layers", d)).transpose()
-    }
-
-    /// The layer blobs (with media types) whose content is `diff_id`.
-    pub fn layer_blobs(&self, diff_id: &Digest) -> Result<Vec<(Digest, String)>> {
-        let mut stmt = self
-            .0
-            .prepare("SELECT blob, media_type FROM layers WHERE diff_id = ?1 ORDER BY blob")?;
-        let rows = stmt.query_map(params![diff_id.to_string()], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    fn layers_where(&self, column: &str, value: &Digest) -> Result<Vec<LayerRecord>> {
+        let mut stmt = self.0.prepare_cached(&format!(
+            "SELECT blob, diff_id, media_type, diff_size FROM layers WHERE {column} = ?1 ORDER BY blob"
+        ))?;
+        let rows = stmt.query_map(params![value.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (blob, media_type) = row?;
-            out.push((digest_col("layers", blob)?, media_type));
+            let (blob, diff_id, media_type, size) = row?;
+            out.push(LayerRecord {
+                blob: digest_col("layers", blob)?,
+                diff_id: digest_col("layers", diff_id)?,
+                media_type,
+                diff_size: as_u64(size),
+            });
         }
         Ok(out)
+    }
+
+    /// What is known about a layer blob.
+    pub fn layer(&self, blob: &Digest) -> Result<Option<LayerRecord>> {
+        Ok(self.layers_where("blob", blob)?.into_iter().next())
+    }
+
+    /// The layer blobs whose content is `diff_id`.
+    pub fn layer_blobs(&self, diff_id: &Digest) -> Result<Vec<LayerRecord>> {
+        self.layers_where("diff_id", diff_id)
     }
 
     /// Forgets a layer blob that is gone.
