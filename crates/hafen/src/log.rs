@@ -127,6 +127,27 @@ pub fn init(file: Option<&Path>, format: LogFormat, debug: bool) -> Logging {
     Logging { to_file: false }
 }
 
+/// Installs the daemon's logger: text lines to stderr at `level`.
+pub fn init_daemon(level: &str) -> Result<(), String> {
+    let level = match level {
+        "debug" => Level::DEBUG,
+        "info" => Level::INFO,
+        "warn" | "warning" => Level::WARN,
+        "error" | "fatal" => Level::ERROR,
+        other => {
+            return Err(format!(
+                "unknown log level {other:?}: use debug, info, warn or error"
+            ));
+        }
+    };
+    let _ = tracing_subscriber::fmt()
+        .event_format(RuncFormat(LogFormat::Text))
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .try_init();
+    Ok(())
+}
+
 /// Writes an error record (to the log file, where engines look for it).
 pub fn error(message: &str) {
     tracing::error!("{message}");

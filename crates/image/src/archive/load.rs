@@ -324,7 +324,11 @@ impl ImageStore {
         Ok(Compression::detect(&head[..n]))
     }
 
-    fn read_docker_archive(&self, archive: &Archive, lease: &crate::Lease<'_>) -> Result<Vec<Loaded>> {
+    fn read_docker_archive(
+        &self,
+        archive: &Archive,
+        lease: &crate::Lease<'_>,
+    ) -> Result<Vec<Loaded>> {
         let entries: Option<Vec<ArchiveEntry>> =
             serde_json::from_slice(self.small_file(archive, "manifest.json")?)
                 .map_err(|e| ImageError::Archive(format!("bad manifest.json: {e}")))?;

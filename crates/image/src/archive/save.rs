@@ -186,6 +186,11 @@ impl ImageStore {
         Ok(())
     }
 
+    /// Checks that every name names an image, before anything is written.
+    pub fn check_save(&self, names: &[String]) -> Result<()> {
+        self.select(names).map(|_| ())
+    }
+
     /// The images and names to save.
     fn select(&self, names: &[String]) -> Result<Vec<Saved>> {
         let mut by_id: BTreeMap<Digest, BTreeSet<Reference>> = BTreeMap::new();

@@ -1,0 +1,127 @@
+#![recursion_limit = "256"]
+//! The engine: everything the daemon owns, behind the Docker Engine API.
+//!
+//! For now that is the image store, the event log and what `/info`,
+//! `/version` and `/system/df` report; containers, volumes and networks
+//! join later. [`Engine`] implements [`hafen_api::server::Backend`].
+
+mod backend;
+pub mod events;
+pub mod system;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hafen_image::ImageStore;
+
+pub use events::EventBus;
+
+/// The version of hafen.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Engine failures (at start-up; requests report [`hafen_api::ApiError`]s).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The image store.
+    #[error(transparent)]
+    Image(#[from] hafen_image::ImageError),
+    /// Files.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// How the engine is set up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Persistent state (`/var/lib/hafen`).
+    pub root: PathBuf,
+    /// Runtime state (`/run/hafen`).
+    pub run_root: PathBuf,
+    /// `overlayfs` or `native`; the best available if unset.
+    pub snapshotter: Option<String>,
+    /// Debug logging is on.
+    pub debug: bool,
+}
+
+/// The engine.
+pub struct Engine {
+    images: ImageStore,
+    events: Arc<EventBus>,
+    config: Config,
+    id: String,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("root", &self.config.root)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Opens the engine's state under `config.root` (made if missing).
+    pub fn open(config: Config) -> Result<Engine, EngineError> {
+        std::fs::create_dir_all(&config.root).map_err(|source| EngineError::Io {
+            what: format!("cannot create {}", config.root.display()),
+            source,
+        })?;
+        let events = Arc::new(EventBus::new());
+        let sink = events.clone();
+        let images = ImageStore::open(
+            &config.root.join("image"),
+            config.snapshotter.as_deref(),
+            Arc::new(move |e| sink.publish_image(e)),
+            VERSION,
+        )?;
+        let id = engine_id(&config.root)?;
+        Ok(Engine {
+            images,
+            events,
+            config,
+            id,
+        })
+    }
+
+    /// The image store.
+    pub fn images(&self) -> &ImageStore {
+        &self.images
+    }
+
+    /// The event log.
+    pub fn events(&self) -> &Arc<EventBus> {
+        &self.events
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+/// The daemon's ID: made once, kept in `<root>/engine-id`.
+fn engine_id(root: &Path) -> Result<String, EngineError> {
+    let path = root.join("engine-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim().to_string();
+        if !id.is_empty() {
+            return Ok(id);
+        }
+    }
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+        .map(|s| s.trim().to_string())
+        .map_err(|source| EngineError::Io {
+            what: "cannot make an engine ID".into(),
+            source,
+        })?;
+    std::fs::write(&path, &id).map_err(|source| EngineError::Io {
+        what: format!("cannot write {}", path.display()),
+        source,
+    })?;
+    Ok(id)
+}
