@@ -17,7 +17,7 @@ use crate::version;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// No daemon answers on the socket.
-    #[error("cannot connect to the hafen daemon at unix://{path}: {source}")]
+    #[error("cannot connect to the daemon at unix://{path}: {source}: is it running?")]
     Connect {
         /// The socket.
         path: String,

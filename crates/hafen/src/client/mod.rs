@@ -4,7 +4,8 @@
 //! The daemon is found on `-H`, `$HAFEN_HOST`, `$DOCKER_HOST` or the
 //! default socket; if nothing answers there, one is started in the
 //! background (its log goes to `<run-root>/hafen-daemon.log`) and the
-//! command goes on.
+//! command goes on. A `$DOCKER_HOST` names somebody else's daemon, so
+//! none is started there: that is an error, as with docker.
 
 pub mod format;
 pub mod images;
@@ -71,21 +72,18 @@ pub struct Global {
     pub host: Option<String>,
 }
 
-/// The socket to talk to.
-pub fn socket(global: &Global) -> Result<PathBuf, CliError> {
-    let host = global
-        .host
-        .clone()
-        .or_else(|| std::env::var("HAFEN_HOST").ok().filter(|h| !h.is_empty()))
-        .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()));
-    match host {
-        Some(h) => daemon::socket_of(&h).map_err(CliError::Failed),
-        None => {
-            let run_root = std::env::var_os("HAFEN_RUN_ROOT")
-                .map_or_else(|| PathBuf::from(daemon::DEFAULT_RUN_ROOT), PathBuf::from);
-            Ok(run_root.join("hafen.sock"))
-        }
+/// The socket to talk to, and whether hafen may start a daemon there.
+pub fn socket(global: &Global) -> Result<(PathBuf, bool), CliError> {
+    let env = |name| std::env::var(name).ok().filter(|h: &String| !h.is_empty());
+    if let Some(h) = global.host.clone().or_else(|| env("HAFEN_HOST")) {
+        return Ok((daemon::socket_of(&h).map_err(CliError::Failed)?, true));
     }
+    if let Some(h) = env("DOCKER_HOST") {
+        return Ok((daemon::socket_of(&h).map_err(CliError::Failed)?, false));
+    }
+    let run_root = std::env::var_os("HAFEN_RUN_ROOT")
+        .map_or_else(|| PathBuf::from(daemon::DEFAULT_RUN_ROOT), PathBuf::from);
+    Ok((run_root.join("hafen.sock"), true))
 }
 
 /// A connected client on a small runtime.
@@ -98,7 +96,7 @@ impl Session {
     /// Connects (starting a daemon if none answers) and negotiates the
     /// API version.
     pub fn open(global: &Global) -> Result<Session, CliError> {
-        let socket = socket(global)?;
+        let (socket, may_start) = socket(global)?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -106,7 +104,7 @@ impl Session {
         let mut client = Client::new(&socket);
         match rt.block_on(client.negotiate()) {
             Ok(_) => {}
-            Err(ClientError::Connect { .. }) => {
+            Err(ClientError::Connect { .. }) if may_start => {
                 start_daemon(&socket)?;
                 rt.block_on(client.negotiate())?;
             }

@@ -168,7 +168,19 @@ fn running_pid(r: &Resolved) -> Option<i32> {
         .trim()
         .parse()
         .ok()?;
-    Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+    alive(pid).then_some(pid)
+}
+
+/// Whether `pid` runs (a zombie, waiting for its parent to reap it, has
+/// stopped).
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
 }
 
 fn status(s: &Settings) -> ExitCode {
@@ -215,7 +227,7 @@ fn stop(s: &Settings) -> Result<(), String> {
     )
     .map_err(|e| format!("cannot stop the daemon (pid {pid}): {e}"))?;
     for _ in 0..3000 {
-        if !Path::new(&format!("/proc/{pid}")).exists() {
+        if !alive(pid) {
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(10));

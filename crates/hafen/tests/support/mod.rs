@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
+pub mod daemon;
+
 /// The hafen binary under test.
 pub fn hafen() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hafen"))

@@ -151,6 +151,7 @@ impl ImageStore {
                 entry
                     .read_to_end(&mut bytes)
                     .map_err(|e| ImageError::Archive(format!("cannot read {path}: {e}")))?;
+                check_complete(&path, bytes.len() as u64, size)?;
                 archive.files.insert(path, File::Memory(bytes));
                 continue;
             }
@@ -166,11 +167,18 @@ impl ImageStore {
                 .content
                 .writer(&ingest, expected.as_ref(), Some(size))?;
             writer.truncate()?;
-            if let Err(e) = std::io::copy(&mut entry, &mut writer) {
+            let copied = match std::io::copy(&mut entry, &mut writer) {
+                Ok(n) => n,
+                Err(e) => {
+                    writer.abort();
+                    return Err(ImageError::Archive(format!(
+                        "cannot read {path} from the archive: {e}"
+                    )));
+                }
+            };
+            if let Err(e) = check_complete(&path, copied, size) {
                 writer.abort();
-                return Err(ImageError::Archive(format!(
-                    "cannot read {path} from the archive: {e}"
-                )));
+                return Err(e);
             }
             let digest = match writer.commit() {
                 Ok(d) => d,
@@ -547,4 +555,14 @@ fn names_of(desc: &Descriptor) -> Vec<Reference> {
         .filter(|r| r.tag().is_some())
         .into_iter()
         .collect()
+}
+
+/// An entry that ends before its header's size: the archive was cut off.
+fn check_complete(path: &str, got: u64, size: u64) -> Result<(), ImageError> {
+    if got < size {
+        return Err(ImageError::Archive(format!(
+            "the archive is truncated: {path} ends after {got} of its {size} bytes"
+        )));
+    }
+    Ok(())
 }
