@@ -216,7 +216,7 @@ impl ImageStore {
                 parent: None,
             })?;
             if let Some(r) = &reference {
-                tx.set_tag(&r.to_string(), &config_digest, now)?;
+                tx.set_tag(&r.to_string(), &config_digest, Some(now))?;
             }
             Ok::<_, ImageError>(())
         })?;

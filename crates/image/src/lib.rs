@@ -625,7 +625,7 @@ impl ImageStore {
             tx.set_tag(
                 &target.to_string(),
                 &image.id,
-                hafen_store::meta::now_nanos(),
+                Some(hafen_store::meta::now_nanos()),
             )
         })?;
         self.emit(

@@ -404,18 +404,21 @@ impl Tx<'_> {
     }
 
     /// Points a tag (a fully qualified `repo:tag`) at an image; returns the
-    /// image it named before, if another.
-    pub fn set_tag(&self, name: &str, image: &Digest, now: i64) -> Result<Option<Digest>> {
+    /// image it named before, if another. `now` becomes the image's last
+    /// tag time; `None` leaves it (Docker's `load` does not set it).
+    pub fn set_tag(&self, name: &str, image: &Digest, now: Option<i64>) -> Result<Option<Digest>> {
         let before = self.tag(name)?;
         self.0.execute(
             "INSERT INTO tags (name, image_id) VALUES (?1, ?2)
              ON CONFLICT(name) DO UPDATE SET image_id = ?2",
             params![name, image.to_string()],
         )?;
-        self.0.execute(
-            "UPDATE images SET last_tag_time = ?2 WHERE id = ?1",
-            params![image.to_string(), now],
-        )?;
+        if let Some(now) = now {
+            self.0.execute(
+                "UPDATE images SET last_tag_time = ?2 WHERE id = ?1",
+                params![image.to_string(), now],
+            )?;
+        }
         Ok(before.filter(|b| b != image))
     }
 
@@ -778,12 +781,12 @@ mod tests {
         db.write(|tx| {
             tx.put_image(&a)?;
             tx.put_image(&b)?;
-            assert_eq!(tx.set_tag("docker.io/library/x:1", &a.id, 5)?, None);
+            assert_eq!(tx.set_tag("docker.io/library/x:1", &a.id, Some(5))?, None);
             assert_eq!(
-                tx.set_tag("docker.io/library/x:1", &b.id, 6)?,
+                tx.set_tag("docker.io/library/x:1", &b.id, Some(6))?,
                 Some(a.id.clone())
             );
-            tx.set_tag("docker.io/library/x:2", &b.id, 7)?;
+            tx.set_tag("docker.io/library/x:2", &b.id, Some(7))?;
             tx.add_repo_digest("docker.io/library/x@sha256:00", &b.id)?;
             Ok::<_, DbError>(())
         })
@@ -818,9 +821,9 @@ mod tests {
         let a = image(1);
         let r: Result<()> = db.write(|tx| {
             tx.put_image(&a)?;
-            tx.set_tag("t", &a.id, 1)?;
+            tx.set_tag("t", &a.id, Some(1))?;
             // A tag for an image that does not exist violates the schema.
-            tx.set_tag("u", &Digest::sha256(b"none"), 1)?;
+            tx.set_tag("u", &Digest::sha256(b"none"), None)?;
             Ok(())
         });
         assert!(r.is_err());

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde_json::{Value, json};
 
 pub mod daemon;
+pub mod dockerd;
 
 /// The hafen binary under test.
 pub fn hafen() -> PathBuf {

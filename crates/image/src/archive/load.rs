@@ -244,7 +244,7 @@ impl ImageStore {
                     parent: None,
                 })?;
                 for tag in &image.tags {
-                    if let Some(old) = tx.set_tag(&tag.to_string(), &id, now)? {
+                    if let Some(old) = tx.set_tag(&tag.to_string(), &id, None)? {
                         messages.push(format!(
                             "The image {} already exists, renaming the old one with ID {old} to empty string",
                             tag.familiar()
