@@ -108,10 +108,12 @@ impl ImageStore {
             let (_, decompressed) =
                 compression::decompress(input).map_err(io_err("cannot read the tarball"))?;
             let writer = self.content.writer(&lease.id, None, None)?;
-            let mut tee = Tee {
-                reader: compression::read_ahead(decompressed),
+            // Decompressing, hashing and writing the blob run beside the
+            // apply.
+            let mut tee = compression::read_ahead(Tee {
+                reader: decompressed,
                 writer,
-            };
+            });
             let applied = apply(
                 &mut tee,
                 &target.dir,
@@ -121,8 +123,12 @@ impl ImageStore {
                     chown: true,
                 },
             )?;
-            let diff_size = tee.writer.offset();
-            let blob = tee.writer.commit()?;
+            let writer = tee
+                .finish()
+                .map_err(io_err("cannot read the tarball"))?
+                .writer;
+            let diff_size = writer.offset();
+            let blob = writer.commit()?;
             lease.hold(Resource::Content, &blob.to_string())?;
             Ok((blob, diff_size, applied.size))
         })();
@@ -192,7 +198,12 @@ impl ImageStore {
         let manifest_bytes = manifest::to_bytes(&manifest);
         let manifest_digest = self.content.write_blob(&manifest_bytes, None)?;
         lease.hold(Resource::Content, &manifest_digest.to_string())?;
+        let sync_started = std::time::Instant::now();
         self.content.sync()?;
+        tracing::debug!(
+            "store synced in {:.3} s",
+            sync_started.elapsed().as_secs_f64()
+        );
         let now = now_nanos();
         self.db.write(|tx| {
             tx.put_layer(&LayerRecord {

@@ -15,6 +15,7 @@
 pub mod archive;
 pub mod changes;
 pub mod config;
+mod early;
 pub mod filters;
 mod import;
 mod manifest;

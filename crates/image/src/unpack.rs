@@ -7,6 +7,7 @@ use hafen_snapshot::apply::{Options, apply};
 use hafen_snapshot::{SnapshotError, compression};
 use hafen_store::meta::{LayerRecord, Resource};
 
+use crate::early::{EarlyLayer, EarlyLayers};
 use crate::{ImageError, ImageStore, Lease, Result};
 
 /// Active snapshots being unpacked have keys with this prefix.
@@ -32,6 +33,7 @@ impl ImageStore {
         lease: &Lease<'_>,
         layers: &[(Digest, String)],
         diff_ids: &[Digest],
+        early: &mut EarlyLayers,
         progress: &mut dyn FnMut(LayerProgress),
     ) -> Result<(Vec<Digest>, Vec<LayerRecord>)> {
         if layers.len() != diff_ids.len() {
@@ -61,12 +63,21 @@ impl ImageStore {
                 parent = Some(key);
                 continue;
             }
+            // A base layer unpacked while the archive was read.
+            if index == 0 && early.get(blob).is_some_and(|e| e.diff_id == diff_ids[0]) {
+                if let Some(layer) = early.remove(blob) {
+                    records.push(self.commit_early(&key, layer, blob, media_type)?);
+                    parent = Some(key);
+                    continue;
+                }
+            }
             let size = self.content.info(blob)?.map_or(0, |i| i.size);
             progress(LayerProgress {
                 diff_id: diff_ids[index].clone(),
                 size,
                 done: false,
             });
+            let started = std::time::Instant::now();
             let record = self.unpack_one(
                 lease,
                 index,
@@ -76,6 +87,13 @@ impl ImageStore {
                 &key,
                 parent.as_deref(),
             )?;
+            let secs = started.elapsed().as_secs_f64();
+            tracing::debug!(
+                "unpacked layer {} ({} bytes) in {secs:.3} s: {:.0} MB/s",
+                diff_ids[index],
+                record.diff_size,
+                record.diff_size as f64 / 1e6 / secs.max(1e-9)
+            );
             records.push(record);
             progress(LayerProgress {
                 diff_id: diff_ids[index].clone(),
@@ -85,6 +103,31 @@ impl ImageStore {
             parent = Some(key);
         }
         Ok((chain, records))
+    }
+
+    /// Commits a layer unpacked early as the snapshot `chain_id`.
+    fn commit_early(
+        &self,
+        chain_id: &str,
+        layer: EarlyLayer,
+        blob: &Digest,
+        media_type: &str,
+    ) -> Result<LayerRecord> {
+        match self
+            .snapshots
+            .commit(chain_id, &layer.key, Some(layer.size))
+        {
+            Ok(_) => {}
+            // Another unpack of the same layer finished first.
+            Err(SnapshotError::Exists(_)) => self.snapshots.remove(&layer.key)?,
+            Err(e) => return Err(e.into()),
+        }
+        Ok(LayerRecord {
+            blob: blob.clone(),
+            diff_id: layer.diff_id,
+            media_type: media_type.to_string(),
+            diff_size: layer.diff_size,
+        })
     }
 
     /// Checks that a layer blob decompresses to `diff_id`.
@@ -136,8 +179,9 @@ impl ImageStore {
             let reader = self.content.reader(blob)?;
             let (_, decompressed) = compression::decompress(reader)
                 .map_err(crate::io_err(format!("cannot read layer {blob}")))?;
+            // Decompressing and hashing run beside the apply.
             let mut hashing =
-                HashingReader::new(compression::read_ahead(decompressed), diff_id.algorithm());
+                compression::read_ahead(HashingReader::new(decompressed, diff_id.algorithm()));
             let applied = apply(
                 &mut hashing,
                 &target.dir,
@@ -147,7 +191,10 @@ impl ImageStore {
                     chown: true,
                 },
             )?;
-            let (actual, diff_size) = hashing.finish();
+            let (actual, diff_size) = hashing
+                .finish()
+                .map_err(crate::io_err(format!("cannot read layer {blob}")))?
+                .finish();
             if actual != *diff_id {
                 return Err(ImageError::DiffId {
                     index,

@@ -124,6 +124,7 @@ pub fn apply(tar: impl Read, root: &Path, opts: &Options<'_>) -> Result<Applied,
         dirs: Vec::new(),
         buf: vec![0; COPY_BUFFER],
         applied: Applied::default(),
+        umask: current_umask(),
     };
     let mut archive = tar::Archive::new(tar);
     for entry in archive.entries().map_err(ApplyError::Tar)? {
@@ -156,17 +157,39 @@ fn clean_name(raw: &Path, entry: &str) -> Result<PathBuf, ApplyError> {
     Ok(out)
 }
 
+/// An open parent directory.
+struct Parent {
+    rel: PathBuf,
+    fd: OwnedFd,
+    /// Whether it has the set-group-ID bit (its new files take its group).
+    setgid: bool,
+}
+
+/// The process's umask, if the kernel tells it (without changing it).
+fn current_umask() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Umask:"))?;
+    u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
+}
+
+/// Whether this process is root (its new files are owned by 0:0).
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root() && rustix::process::getegid().is_root()
+}
+
 struct State<'a> {
     root: OwnedFd,
     opts: &'a Options<'a>,
     /// The last parent directory opened, by relative path.
-    parent: Option<(PathBuf, OwnedFd)>,
+    parent: Option<Parent>,
     /// Names this layer made (whiteouts do not hide them).
     made: HashSet<PathBuf>,
     /// Directories whose times are set at the end, after their children.
     dirs: Vec<(PathBuf, Timestamps)>,
     buf: Vec<u8>,
     applied: Applied,
+    /// The umask files are made with (unknown: always chmod).
+    umask: Option<u32>,
 }
 
 /// The metadata of an entry.
@@ -232,18 +255,35 @@ impl State<'_> {
             self.forget_below(&name, true);
         }
 
-        let parent_fd = self.take_parent(&parent_rel, &shown)?;
-        let parent = parent_fd.as_fd();
+        let parent_dir = self.take_parent(&parent_rel, &shown)?;
+        let parent = parent_dir.fd.as_fd();
+        // New files owned by this process as the entry wants them need no
+        // chown, nor a chmod if the umask left the mode alone.
+        let as_made =
+            !self.opts.chown || (meta.uid == 0 && meta.gid == 0 && !parent_dir.setgid && is_root());
         match kind {
             tar::EntryType::Directory => {
-                let whited_out = is_whiteout(parent, &file_name);
-                match rustix::fs::statat(parent, &file_name, AtFlags::SYMLINK_NOFOLLOW) {
-                    Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
-                    Ok(_) => {
-                        remove(parent, &file_name).map_err(io)?;
-                        mkdir(parent, &file_name).map_err(io)?;
+                let mut whited_out = false;
+                let mut fresh = true;
+                match rustix::fs::mkdirat(
+                    parent,
+                    &file_name,
+                    Mode::from_raw_mode(meta.mode & 0o777),
+                ) {
+                    Ok(()) => {}
+                    Err(Errno::EXIST) => {
+                        let st = rustix::fs::statat(parent, &file_name, AtFlags::SYMLINK_NOFOLLOW)
+                            .map_err(|e| io(e.into()))?;
+                        match FileType::from_raw_mode(st.st_mode) {
+                            FileType::Directory => fresh = false,
+                            other => {
+                                whited_out = other == FileType::CharacterDevice && st.st_rdev == 0;
+                                remove(parent, &file_name).map_err(io)?;
+                                mkdir(parent, &file_name).map_err(io)?;
+                                fresh = false;
+                            }
+                        }
                     }
-                    Err(Errno::NOENT) => mkdir(parent, &file_name).map_err(io)?,
                     Err(e) => return Err(io(e.into())),
                 }
                 let dir = rustix::fs::openat(
@@ -258,21 +298,34 @@ impl State<'_> {
                     rustix::fs::fsetxattr(&dir, OVERLAY_OPAQUE_XATTR, b"y", XattrFlags::empty())
                         .map_err(|e| io(e.into()))?;
                 }
-                self.set_meta(dir.as_fd(), &meta).map_err(io)?;
+                if fresh && as_made && self.mode_as_made(meta.mode) {
+                    self.set_xattrs(dir.as_fd(), &meta).map_err(io)?;
+                } else {
+                    self.set_meta(dir.as_fd(), &meta).map_err(io)?;
+                }
                 self.dirs.push((name.clone(), times(&meta)));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                replace(parent, &file_name).map_err(io)?;
-                let file = rustix::fs::openat(
-                    parent,
-                    &file_name,
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )
+                let create = || {
+                    rustix::fs::openat(
+                        parent,
+                        &file_name,
+                        OFlags::WRONLY
+                            | OFlags::CREATE
+                            | OFlags::EXCL
+                            | OFlags::NOFOLLOW
+                            | OFlags::CLOEXEC,
+                        Mode::from_raw_mode(meta.mode & 0o777),
+                    )
+                };
+                // Most names are new: replace only what is there.
+                let file = match create() {
+                    Err(Errno::EXIST) => {
+                        replace(parent, &file_name).map_err(io)?;
+                        create()
+                    }
+                    other => other,
+                }
                 .map_err(|e| io(e.into()))?;
                 let mut out = std::fs::File::from(file);
                 let mut size = 0u64;
@@ -285,7 +338,11 @@ impl State<'_> {
                     size += n as u64;
                 }
                 self.applied.size += size;
-                self.set_meta(out.as_fd(), &meta).map_err(io)?;
+                if as_made && self.mode_as_made(meta.mode) {
+                    self.set_xattrs(out.as_fd(), &meta).map_err(io)?;
+                } else {
+                    self.set_meta(out.as_fd(), &meta).map_err(io)?;
+                }
                 rustix::fs::futimens(&out, &times(&meta)).map_err(|e| io(e.into()))?;
             }
             tar::EntryType::Symlink => {
@@ -293,11 +350,18 @@ impl State<'_> {
                     .link_name_bytes()
                     .ok_or_else(|| ApplyError::Tar(io::Error::other("symlink without a target")))?
                     .into_owned();
-                replace(parent, &file_name).map_err(io)?;
-                rustix::fs::symlinkat(OsStr::from_bytes(&target), parent, &file_name)
-                    .map_err(|e| io(e.into()))?;
+                let link = || rustix::fs::symlinkat(OsStr::from_bytes(&target), parent, &file_name);
+                match link() {
+                    Err(Errno::EXIST) => {
+                        replace(parent, &file_name).map_err(io)?;
+                        link()
+                    }
+                    other => other,
+                }
+                .map_err(|e| io(e.into()))?;
                 self.applied.size += target.len() as u64;
-                self.set_link_meta(parent, &file_name, &meta).map_err(io)?;
+                self.set_link_meta(parent, &file_name, &meta, as_made)
+                    .map_err(io)?;
             }
             tar::EntryType::Link => {
                 let raw_target = entry
@@ -343,9 +407,16 @@ impl State<'_> {
         }
         self.made.insert(name);
         if self.parent.is_none() {
-            self.parent = Some((parent_rel, parent_fd));
+            self.parent = Some(parent_dir);
         }
         Ok(())
+    }
+
+    /// Whether a file made with `mode` (cut by the umask) has exactly
+    /// `mode`; then no `chmod` is needed.
+    fn mode_as_made(&self, mode: u32) -> bool {
+        self.umask
+            .is_some_and(|u| mode & 0o7000 == 0 && mode & !u == mode)
     }
 
     fn meta<R: Read>(&self, entry: &mut tar::Entry<'_, R>) -> Result<Meta, ApplyError> {
@@ -409,6 +480,11 @@ impl State<'_> {
         }
         // After chown, which clears the set-id bits.
         rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode as RawMode))?;
+        self.set_xattrs(fd, meta)
+    }
+
+    /// Extended attributes of an open file.
+    fn set_xattrs(&self, fd: BorrowedFd<'_>, meta: &Meta) -> io::Result<()> {
         for (name, value) in &meta.xattrs {
             rustix::fs::fsetxattr(fd, name.as_os_str(), value, XattrFlags::empty())?;
         }
@@ -436,8 +512,14 @@ impl State<'_> {
         Ok(())
     }
 
-    fn set_link_meta(&self, parent: BorrowedFd<'_>, name: &OsStr, meta: &Meta) -> io::Result<()> {
-        if self.opts.chown {
+    fn set_link_meta(
+        &self,
+        parent: BorrowedFd<'_>,
+        name: &OsStr,
+        meta: &Meta,
+        as_made: bool,
+    ) -> io::Result<()> {
+        if self.opts.chown && !as_made {
             rustix::fs::chownat(
                 parent,
                 name,
@@ -453,7 +535,7 @@ impl State<'_> {
     /// Drops the cached parent if it is `rel` (with `inclusive`) or below
     /// it: that directory is about to be removed.
     fn forget_below(&mut self, rel: &Path, inclusive: bool) {
-        if let Some((cached, _)) = &self.parent {
+        if let Some(Parent { rel: cached, .. }) = &self.parent {
             if cached.starts_with(rel) && (inclusive || cached != rel) {
                 self.parent = None;
             }
@@ -463,10 +545,21 @@ impl State<'_> {
     /// The parent directory of an entry, made if missing; refused if it
     /// resolves outside the root. Taken out of the cache (the caller puts
     /// it back when done).
-    fn take_parent(&mut self, rel: &Path, shown: &str) -> Result<OwnedFd, ApplyError> {
+    fn take_parent(&mut self, rel: &Path, shown: &str) -> Result<Parent, ApplyError> {
         match self.parent.take() {
-            Some((p, fd)) if p == rel => Ok(fd),
-            _ => self.make_dirs(rel, shown),
+            Some(p) if p.rel == rel => Ok(p),
+            _ => {
+                let fd = self.make_dirs(rel, shown)?;
+                let st = rustix::fs::fstat(&fd).map_err(|e| ApplyError::Io {
+                    entry: shown.to_string(),
+                    source: e.into(),
+                })?;
+                Ok(Parent {
+                    rel: rel.to_path_buf(),
+                    fd,
+                    setgid: st.st_mode & 0o2000 != 0,
+                })
+            }
         }
     }
 
@@ -569,7 +662,7 @@ impl State<'_> {
             entry: shown.to_string(),
             source,
         };
-        let parent = self.take_parent(parent_rel, shown)?;
+        let parent = self.take_parent(parent_rel, shown)?.fd;
         if file_name == OPAQUE {
             match self.opts.whiteouts {
                 Whiteouts::Overlay => {

@@ -54,59 +54,96 @@ pub fn decompress<'a>(
     Ok((compression, out))
 }
 
-/// Reads `reader` on another thread, a megabyte at a time, so that
-/// decompressing and hashing overlap with the consumer's work (writing
-/// files). Errors reach the consumer in order.
-pub fn read_ahead(reader: impl Read + Send + 'static) -> impl Read + Send {
+/// Reads `reader` on another thread, a megabyte at a time, so that its
+/// work (decompressing, hashing, copying into a blob: whatever `reader`
+/// does as it is read) overlaps with the consumer's (writing files).
+/// Errors reach the consumer in order; [`ReadAhead::finish`] hands
+/// `reader` back once it is consumed, for its hashes or its tee.
+pub fn read_ahead<R: Read + Send + 'static>(reader: R) -> ReadAhead<R> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
-    std::thread::spawn(move || {
-        let mut reader = reader;
-        loop {
-            let mut buf = vec![0u8; 1 << 20];
-            let mut filled = 0;
-            // Fill the chunk (small reads from a decompressor add up).
-            let result = loop {
-                match reader.read(&mut buf[filled..]) {
-                    Ok(0) => break Ok(()),
-                    Ok(n) => {
-                        filled += n;
-                        if filled == buf.len() {
-                            break Ok(());
+    let failed = tx.clone();
+    let spawned = std::thread::Builder::new()
+        .name("read-ahead".into())
+        .spawn(move || {
+            let mut reader = reader;
+            loop {
+                let mut buf = vec![0u8; 1 << 20];
+                let mut filled = 0;
+                // Fill the chunk (small reads from a decompressor add up).
+                let result = loop {
+                    match reader.read(&mut buf[filled..]) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => {
+                            filled += n;
+                            if filled == buf.len() {
+                                break Ok(());
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                match result {
+                    Ok(()) if filled == 0 => return Some(reader),
+                    Ok(()) => {
+                        buf.truncate(filled);
+                        if tx.send(Ok(buf)).is_err() {
+                            return None;
                         }
                     }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => break Err(e),
-                }
-            };
-            match result {
-                Ok(()) if filled == 0 => return,
-                Ok(()) => {
-                    buf.truncate(filled);
-                    if tx.send(Ok(buf)).is_err() {
-                        return;
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return None;
                     }
                 }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
             }
+        });
+    let handle = match spawned {
+        Ok(h) => Some(h),
+        Err(e) => {
+            let _ = failed.send(Err(e));
+            None
         }
-    });
-    ChannelReader {
+    };
+    drop(failed);
+    ReadAhead {
         rx,
         current: Vec::new(),
         pos: 0,
+        handle,
     }
 }
 
-struct ChannelReader {
+/// The consumer's end of [`read_ahead`].
+pub struct ReadAhead<R> {
     rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
     current: Vec<u8>,
     pos: usize,
+    handle: Option<std::thread::JoinHandle<Option<R>>>,
 }
 
-impl Read for ChannelReader {
+impl<R> std::fmt::Debug for ReadAhead<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadAhead").field("pos", &self.pos).finish()
+    }
+}
+
+impl<R> ReadAhead<R> {
+    /// The reader, once everything has been read from it (to its end).
+    pub fn finish(self) -> io::Result<R> {
+        drop(self.rx);
+        let Some(handle) = self.handle else {
+            return Err(io::Error::other("the reading thread did not start"));
+        };
+        match handle.join() {
+            Ok(Some(reader)) => Ok(reader),
+            Ok(None) => Err(io::Error::other("the stream was not read to its end")),
+            Err(_) => Err(io::Error::other("the reading thread failed")),
+        }
+    }
+}
+
+impl<R> Read for ReadAhead<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.current.len() {
             match self.rx.recv() {
@@ -159,6 +196,10 @@ mod tests {
             .read_to_end(&mut out)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(out, data);
+        let mut counted = read_ahead(io::Cursor::new(data.clone()));
+        io::copy(&mut counted, &mut io::sink()).unwrap_or_else(|e| panic!("{e}"));
+        let back = counted.finish().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.position(), data.len() as u64);
         let truncated = flate2::read::GzDecoder::new(io::Cursor::new(vec![0x1f, 0x8b, 8, 0]));
         let mut out = Vec::new();
         assert!(read_ahead(truncated).read_to_end(&mut out).is_err());

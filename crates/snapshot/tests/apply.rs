@@ -206,6 +206,46 @@ fn every_kind_of_entry_with_its_metadata() {
 }
 
 #[test]
+fn modes_and_owners_are_exact_whatever_the_umask_and_setgid_parents() {
+    let s = sandbox();
+    let mut shared = Layer::header(tar::EntryType::Directory, "srv/shared/", 0o2775);
+    shared.set_gid(50);
+    let open = Layer::header(tar::EntryType::Regular, "srv/open", 0o666);
+    let locked = Layer::header(tar::EntryType::Regular, "srv/locked", 0o000);
+    let sticky = Layer::header(tar::EntryType::Directory, "srv/tmp/", 0o1777);
+    let layer = Layer::new()
+        .dir("srv/")
+        .add(shared, b"")
+        // Root's file and directory in a set-group-ID directory: the
+        // layer says 0:0, not the directory's group, and no inherited bit.
+        .file("srv/shared/file", b"x")
+        .dir("srv/shared/sub/")
+        .add(open, b"rw")
+        .add(locked, b"")
+        .add(sticky, b"")
+        .finish();
+    let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
+    let result = apply(&layer[..], &s.root, &opts(Whiteouts::Overlay));
+    rustix::process::umask(old);
+    result.unwrap();
+    let meta = |p: &str| std::fs::symlink_metadata(s.root.join(p)).unwrap();
+    assert_eq!(meta("srv/shared").gid(), 50);
+    assert_eq!(meta("srv/shared").mode() & 0o7777, 0o2775);
+    assert_eq!(meta("srv/shared/file").gid(), 0);
+    assert_eq!(meta("srv/shared/file").mode() & 0o7777, 0o644);
+    assert_eq!(meta("srv/shared/sub").gid(), 0);
+    assert_eq!(meta("srv/shared/sub").mode() & 0o7777, 0o755);
+    assert_eq!(
+        meta("srv/open").mode() & 0o7777,
+        0o666,
+        "not cut by the umask"
+    );
+    assert_eq!(meta("srv/locked").mode() & 0o7777, 0o000);
+    assert_eq!(std::fs::read(s.root.join("srv/open")).unwrap(), b"rw");
+    assert_eq!(meta("srv/tmp").mode() & 0o7777, 0o1777);
+}
+
+#[test]
 fn overlay_whiteouts() {
     let s = sandbox();
     let layer = Layer::new()

@@ -2,7 +2,6 @@
 //! as `std::io::Read`, and `std::io::Write` into a response body.
 
 use std::io;
-use std::sync::mpsc;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -11,26 +10,21 @@ use futures_util::StreamExt;
 /// A request body as a blocking reader (for `spawn_blocking` work).
 #[derive(Debug)]
 pub struct BodyReader {
-    rx: mpsc::Receiver<io::Result<Bytes>>,
+    rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
     current: Bytes,
 }
 
 impl BodyReader {
-    /// Starts pumping `body` into the reader.
+    /// Starts pumping `body` into the reader. The channel is bounded: a
+    /// slow reader slows the client down.
     pub fn new(body: Body) -> BodyReader {
-        let (tx, rx) = mpsc::sync_channel::<io::Result<Bytes>>(16);
+        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(64);
         tokio::spawn(async move {
             let mut stream = body.into_data_stream();
             while let Some(chunk) = stream.next().await {
                 let item = chunk.map_err(io::Error::other);
                 let failed = item.is_err();
-                let tx = tx.clone();
-                // The channel is bounded: send from a blocking thread so
-                // that a slow reader slows the client, not the runtime.
-                let sent = tokio::task::spawn_blocking(move || tx.send(item).is_ok())
-                    .await
-                    .unwrap_or(false);
-                if !sent || failed {
+                if tx.send(item).await.is_err() || failed {
                     return;
                 }
             }
@@ -45,10 +39,11 @@ impl BodyReader {
 impl io::Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.current.is_empty() {
-            match self.rx.recv() {
-                Ok(Ok(b)) => self.current = b,
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
+            // Called on a blocking thread, never on the runtime's own.
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.current = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
             }
         }
         let n = buf.len().min(self.current.len());

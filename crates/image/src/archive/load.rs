@@ -15,9 +15,10 @@ use hafen_snapshot::compression::{self, Compression};
 use hafen_store::meta::{ImageRecord, Resource, Target, now_nanos};
 
 use super::ArchiveEntry;
+use crate::early::{Early, EarlyLayers, discard_all};
 use crate::manifest::{self, Descriptor, Manifest};
 use crate::unpack::LayerProgress;
-use crate::{ImageError, ImageStore, MAX_JSON_BLOB, Result, diff_ids, io_err};
+use crate::{ImageError, ImageStore, Lease, MAX_JSON_BLOB, Result, diff_ids, io_err};
 
 /// Files up to this size are kept in memory while the archive is read.
 const IN_MEMORY: u64 = 1 << 20;
@@ -99,6 +100,20 @@ impl ImageStore {
     ) -> Result<Vec<String>> {
         let _guard = self.gc_lock.read().unwrap_or_else(|p| p.into_inner());
         let lease = self.lease("load")?;
+        let mut early_layers = EarlyLayers::new();
+        let result = self.load_leased(input, progress, &lease, &mut early_layers);
+        discard_all(self, early_layers);
+        result
+    }
+
+    fn load_leased(
+        &self,
+        input: impl Read + Send + 'static,
+        progress: &mut dyn FnMut(LoadProgress),
+        lease: &Lease<'_>,
+        early_layers: &mut EarlyLayers,
+    ) -> Result<Vec<String>> {
+        let started = std::time::Instant::now();
         let (_, decompressed) =
             compression::decompress(input).map_err(io_err("cannot read the archive"))?;
         let mut archive = Archive {
@@ -107,6 +122,7 @@ impl ImageStore {
         };
         let mut tar = tar::Archive::new(compression::read_ahead(decompressed));
         let mut count = 0u64;
+        let mut buf = vec![0u8; 1 << 20];
         let entries = tar
             .entries()
             .map_err(|e| ImageError::Archive(format!("cannot read the archive: {e}")))?;
@@ -167,10 +183,21 @@ impl ImageStore {
                 .content
                 .writer(&ingest, expected.as_ref(), Some(size))?;
             writer.truncate()?;
-            let copied = match std::io::copy(&mut entry, &mut writer) {
+            // It may be a base layer: unpack it as it streams by.
+            let mut early = match Early::start(self, lease, count) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    tracing::debug!("no early unpack of {path}: {e}");
+                    None
+                }
+            };
+            let copied = match copy_feeding(&mut entry, &mut writer, &mut buf, early.as_mut()) {
                 Ok(n) => n,
                 Err(e) => {
                     writer.abort();
+                    if let Some(early) = early {
+                        early.abort(self);
+                    }
                     return Err(ImageError::Archive(format!(
                         "cannot read {path} from the archive: {e}"
                     )));
@@ -178,15 +205,24 @@ impl ImageStore {
             };
             if let Err(e) = check_complete(&path, copied, size) {
                 writer.abort();
+                if let Some(early) = early {
+                    early.abort(self);
+                }
                 return Err(e);
             }
             let digest = match writer.commit() {
                 Ok(d) => d,
                 Err(e) => {
                     let _ = self.content.abort(&ingest);
+                    if let Some(early) = early {
+                        early.abort(self);
+                    }
                     return Err(ImageError::Archive(format!("{path}: {e}")));
                 }
             };
+            if let Some(early) = early {
+                early.finish(self, &digest, early_layers);
+            }
             lease.hold(Resource::Content, &digest.to_string())?;
             archive.files.insert(path, File::Stored(digest));
         }
@@ -194,10 +230,14 @@ impl ImageStore {
         std::io::copy(&mut rest, &mut std::io::sink())
             .map_err(|e| ImageError::Archive(format!("cannot read the archive: {e}")))?;
 
+        tracing::debug!(
+            "load: archive read in {:.3} s",
+            started.elapsed().as_secs_f64()
+        );
         let images = if archive.files.contains_key("manifest.json") {
-            self.read_docker_archive(&archive, &lease)?
+            self.read_docker_archive(&archive, lease)?
         } else if archive.files.contains_key("index.json") {
-            self.read_oci_layout(&archive, &lease)?
+            self.read_oci_layout(&archive, lease)?
         } else {
             return Err(ImageError::Archive(
                 "it has neither a manifest.json (Docker) nor an index.json (OCI layout)".into(),
@@ -213,12 +253,18 @@ impl ImageStore {
                 .iter()
                 .map(|d| (d.digest.clone(), d.media_type.clone()))
                 .collect();
-            let (chain, records) = self.unpack(&lease, &layers, &image.diff_ids, &mut |p| {
-                progress(LoadProgress::Layer(p));
-            })?;
+            let (chain, records) =
+                self.unpack(lease, &layers, &image.diff_ids, early_layers, &mut |p| {
+                    progress(LoadProgress::Layer(p));
+                })?;
             unpacked.push((chain, records));
         }
+        let sync_started = std::time::Instant::now();
         self.content.sync()?;
+        tracing::debug!(
+            "store synced in {:.3} s",
+            sync_started.elapsed().as_secs_f64()
+        );
         let now = now_nanos();
         let mut messages = Vec::new();
         self.db.write(|tx| {
@@ -258,7 +304,6 @@ impl ImageStore {
             }
             Ok::<_, ImageError>(())
         })?;
-        drop(lease);
         for image in &images {
             let id = image.manifest.config.digest.clone();
             self.emit(
@@ -280,7 +325,7 @@ impl ImageStore {
         archive: &Archive,
         path: &str,
         expected: Option<&Digest>,
-        lease: &crate::Lease<'_>,
+        lease: &Lease<'_>,
     ) -> Result<Digest> {
         let file = archive
             .resolve(path)
@@ -332,11 +377,7 @@ impl ImageStore {
         Ok(Compression::detect(&head[..n]))
     }
 
-    fn read_docker_archive(
-        &self,
-        archive: &Archive,
-        lease: &crate::Lease<'_>,
-    ) -> Result<Vec<Loaded>> {
+    fn read_docker_archive(&self, archive: &Archive, lease: &Lease<'_>) -> Result<Vec<Loaded>> {
         let entries: Option<Vec<ArchiveEntry>> =
             serde_json::from_slice(self.small_file(archive, "manifest.json")?)
                 .map_err(|e| ImageError::Archive(format!("bad manifest.json: {e}")))?;
@@ -405,7 +446,7 @@ impl ImageStore {
         manifest: Manifest,
         diff_ids: Vec<Digest>,
         tags: Vec<Reference>,
-        lease: &crate::Lease<'_>,
+        lease: &Lease<'_>,
     ) -> Result<Loaded> {
         let bytes = manifest::to_bytes(&manifest);
         let digest = self.content.write_blob(&bytes, None)?;
@@ -420,7 +461,7 @@ impl ImageStore {
         })
     }
 
-    fn read_oci_layout(&self, archive: &Archive, lease: &crate::Lease<'_>) -> Result<Vec<Loaded>> {
+    fn read_oci_layout(&self, archive: &Archive, lease: &Lease<'_>) -> Result<Vec<Loaded>> {
         if let Some(File::Memory(layout)) = archive.resolve("oci-layout") {
             let v: serde_json::Value = serde_json::from_slice(layout)
                 .map_err(|e| ImageError::Archive(format!("bad oci-layout: {e}")))?;
@@ -484,7 +525,7 @@ impl ImageStore {
         &self,
         archive: &Archive,
         desc: &Descriptor,
-        lease: &crate::Lease<'_>,
+        lease: &Lease<'_>,
         depth: usize,
     ) -> Result<Option<(Descriptor, Vec<u8>)>> {
         if depth > 4 {
@@ -565,4 +606,27 @@ fn check_complete(path: &str, got: u64, size: u64) -> Result<(), ImageError> {
         )));
     }
     Ok(())
+}
+
+/// Copies an archive entry into a blob, feeding an early unpack too.
+fn copy_feeding(
+    from: &mut impl Read,
+    to: &mut impl std::io::Write,
+    buf: &mut [u8],
+    mut early: Option<&mut Early>,
+) -> std::io::Result<u64> {
+    let mut total = 0u64;
+    loop {
+        let n = match from.read(buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+        if let Some(early) = early.as_mut() {
+            early.feed(&buf[..n]);
+        }
+        total += n as u64;
+    }
 }
