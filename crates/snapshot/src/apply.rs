@@ -847,9 +847,12 @@ impl State<'_> {
             } else {
                 match open_dir_beneath(&self.root, &rel, &shown) {
                     Ok(fd) => fd,
-                    // Removed by a later entry of the same layer.
+                    // Removed or replaced by a later entry of the same layer.
                     Err(ApplyError::Io { source, .. })
-                        if source.kind() == io::ErrorKind::NotFound =>
+                        if matches!(
+                            source.kind(),
+                            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                        ) =>
                     {
                         continue;
                     }

@@ -246,6 +246,51 @@ fn modes_and_owners_are_exact_whatever_the_umask_and_setgid_parents() {
 }
 
 #[test]
+fn later_entries_win_over_earlier_ones() {
+    // Names given twice, files replaced by directories and back, links to
+    // earlier files: the tar's order decides.
+    let s = sandbox();
+    let mut layer = Layer::new().dir("many/");
+    for i in 0..300 {
+        layer = layer.file(&format!("many/f{i}"), format!("{i}").as_bytes());
+    }
+    let layer = layer
+        .file("dup", b"first")
+        .file("dup", b"second")
+        .file("a", b"a file first")
+        .dir("a/")
+        .file("a/x", b"inside")
+        .dir("g/")
+        .file("g/1", b"one")
+        .file("g", b"a file now")
+        .file("e", b"linked")
+        .hardlink("f", "e")
+        .file("many/f7", b"rewritten")
+        .finish();
+    apply(&layer[..], &s.root, &opts(Whiteouts::Overlay)).unwrap();
+    let read = |p: &str| std::fs::read_to_string(s.root.join(p)).unwrap();
+    for i in 0..300 {
+        if i != 7 {
+            assert_eq!(read(&format!("many/f{i}")), i.to_string());
+        }
+    }
+    assert_eq!(read("many/f7"), "rewritten");
+    assert_eq!(read("dup"), "second");
+    assert!(s.root.join("a").is_dir());
+    assert_eq!(read("a/x"), "inside");
+    assert!(s.root.join("g").is_file());
+    assert_eq!(read("g"), "a file now");
+    let e = std::fs::metadata(s.root.join("e")).unwrap();
+    let f = std::fs::metadata(s.root.join("f")).unwrap();
+    assert_eq!(e.ino(), f.ino());
+    assert_eq!(read("f"), "linked");
+    assert_eq!(
+        std::fs::metadata(s.root.join("many/f299")).unwrap().mtime(),
+        1_700_000_000
+    );
+}
+
+#[test]
 fn overlay_whiteouts() {
     let s = sandbox();
     let layer = Layer::new()
