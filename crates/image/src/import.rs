@@ -108,10 +108,10 @@ impl ImageStore {
             let (_, decompressed) =
                 compression::decompress(input).map_err(io_err("cannot read the tarball"))?;
             let writer = self.content.writer(&lease.id, None, None)?;
-            // Decompressing, hashing and writing the blob run beside the
-            // apply.
+            // Reading (and decompressing), hashing and writing the blob,
+            // and the apply each run on a thread.
             let mut tee = compression::read_ahead(Tee {
-                reader: decompressed,
+                reader: compression::read_ahead(decompressed),
                 writer,
             });
             let applied = apply(

@@ -179,9 +179,11 @@ impl ImageStore {
             let reader = self.content.reader(blob)?;
             let (_, decompressed) = compression::decompress(reader)
                 .map_err(crate::io_err(format!("cannot read layer {blob}")))?;
-            // Decompressing and hashing run beside the apply.
-            let mut hashing =
-                compression::read_ahead(HashingReader::new(decompressed, diff_id.algorithm()));
+            // Decompressing, hashing and the apply each run on a thread.
+            let mut hashing = compression::read_ahead(HashingReader::new(
+                compression::read_ahead(decompressed),
+                diff_id.algorithm(),
+            ));
             let applied = apply(
                 &mut hashing,
                 &target.dir,
