@@ -63,6 +63,48 @@ fn archives_from_docker_and_podman_load_with_their_ids() {
 }
 
 #[test]
+fn compressed_archives_load_too() {
+    let d = Daemon::new();
+    let gz = {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&std::fs::read(data("docker-save.tar")).unwrap())
+            .unwrap();
+        e.finish().unwrap()
+    };
+    let out = d.with_stdin(&["load"], &gz);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Loaded image: busyimg:latest\n"
+    );
+    let zst = zstd::encode_all(
+        std::fs::read(data("podman-save-oci.tar"))
+            .unwrap()
+            .as_slice(),
+        3,
+    )
+    .unwrap();
+    let file = d.dir.path().join("oci.tar.zst");
+    std::fs::write(&file, zst).unwrap();
+    assert_eq!(
+        load_path(&d, &file),
+        "Loaded image: localhost/busyimg:latest\n"
+    );
+    assert_eq!(
+        d.ok(&["images", "--no-trunc", "-q"]),
+        format!("{PODMAN_OCI}\n{BUSYIMG}\n")
+    );
+}
+
+fn load_path(d: &Daemon, path: &std::path::Path) -> String {
+    d.ok(&["load", "-i", path.to_str().unwrap()])
+}
+
+#[test]
 fn images_prints_dockers_table_filters_and_formats() {
     let d = Daemon::new();
     load(&d, "docker-save-multi.tar");
