@@ -64,6 +64,53 @@ fn a_second_daemon_on_the_same_root_is_refused() {
 }
 
 #[test]
+fn a_stale_pid_file_never_gets_another_process_killed() {
+    let d = Daemon::new();
+    // A pid file left by a daemon that died, naming a live process that is
+    // not a daemon (its pid reused).
+    let mut bystander = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    std::fs::create_dir_all(d.run_root()).unwrap();
+    std::fs::write(d.run_root().join("hafen.pid"), bystander.id().to_string()).unwrap();
+    std::fs::write(d.run_root().join("hafen.lock"), "").unwrap();
+    let status = d.output(&["daemon", "status"]);
+    assert_eq!(status.status.code(), Some(3));
+    d.ok(&["daemon", "stop"]);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let alive = bystander.try_wait().unwrap().is_none();
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+    assert!(alive, "daemon stop killed a process that is not the daemon");
+    // And a daemon starts there all the same.
+    d.ok(&["images"]);
+}
+
+#[test]
+fn clients_starting_at_once_share_one_daemon() {
+    let d = Daemon::new();
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            d.cmd(&["images", "-q"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in clients {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    d.ok(&["daemon", "status"]);
+}
+
+#[test]
 fn images_survive_a_daemon_restart() {
     let d = Daemon::new();
     d.ok(&[

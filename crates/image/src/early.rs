@@ -9,15 +9,16 @@
 //! as is; every other is removed. (A later layer cannot be applied early:
 //! its directory metadata and hardlinks may come from the layers below.)
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
+use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use hafen_oci::Digest;
 use hafen_oci::digest::{Algorithm, Hasher};
 use hafen_snapshot::apply::{Options, apply};
-use hafen_snapshot::compression;
+use hafen_snapshot::{Snapshotter, compression};
 use hafen_store::meta::Resource;
 
 use crate::unpack::EXTRACT_PREFIX;
@@ -35,16 +36,70 @@ pub(crate) struct EarlyLayer {
     pub size: u64,
 }
 
-/// Early layers by the digest of their blob.
-pub(crate) type EarlyLayers = HashMap<Digest, EarlyLayer>;
+/// Early layers by the digest of their blob. Those still here when it is
+/// dropped (not used, or a failed or panicking load) are removed.
+pub(crate) struct EarlyLayers {
+    snapshots: Arc<dyn Snapshotter>,
+    layers: HashMap<Digest, EarlyLayer>,
+}
+
+impl EarlyLayers {
+    pub fn new(store: &ImageStore) -> EarlyLayers {
+        EarlyLayers {
+            snapshots: Arc::clone(&store.snapshots),
+            layers: HashMap::new(),
+        }
+    }
+
+    /// The early layer of `blob` if its diff ID is `diff_id`; taken out.
+    pub fn take(&mut self, blob: &Digest, diff_id: &Digest) -> Option<EarlyLayer> {
+        if self.layers.get(blob).is_some_and(|l| l.diff_id == *diff_id) {
+            return self.layers.remove(blob);
+        }
+        None
+    }
+
+    /// Removes the early layers whose blobs are not in `keep`.
+    pub fn retain(&mut self, keep: &HashSet<Digest>) {
+        let drop: Vec<Digest> = self
+            .layers
+            .keys()
+            .filter(|b| !keep.contains(*b))
+            .cloned()
+            .collect();
+        for blob in drop {
+            if let Some(layer) = self.layers.remove(&blob) {
+                discard(self.snapshots.as_ref(), &layer.key);
+            }
+        }
+    }
+
+    /// Removes the snapshot of a layer that was taken but not committed.
+    pub fn discard(&self, layer: &EarlyLayer) {
+        discard(self.snapshots.as_ref(), &layer.key);
+    }
+}
+
+impl Drop for EarlyLayers {
+    fn drop(&mut self) {
+        for (_, layer) in self.layers.drain() {
+            discard(self.snapshots.as_ref(), &layer.key);
+        }
+    }
+}
 
 /// One blob being unpacked early, fed as it is read.
+/// What the worker found: the diff ID (`None`: the blob's own digest), its
+/// size, and the layer's size as Docker counts it.
+type Unpacked = (Option<Digest>, u64, u64);
+
+/// Dropped unfinished (an error or a panic in the load), it stops the
+/// worker and removes the snapshot.
 pub(crate) struct Early {
     key: String,
+    snapshots: Arc<dyn Snapshotter>,
     tx: Option<mpsc::SyncSender<Vec<u8>>>,
-    /// The diff ID (`None`: the blob's own digest), its size, and the
-    /// layer's size as Docker counts it.
-    worker: JoinHandle<Option<(Option<Digest>, u64, u64)>>,
+    worker: Option<JoinHandle<Option<Unpacked>>>,
 }
 
 impl Early {
@@ -109,14 +164,15 @@ impl Early {
         let worker = match spawned {
             Ok(w) => w,
             Err(e) => {
-                discard(store, &key);
+                discard(store.snapshots.as_ref(), &key);
                 return Err(crate::io_err("cannot start an unpack thread")(e));
             }
         };
         Ok(Early {
             key,
+            snapshots: Arc::clone(&store.snapshots),
             tx: Some(tx),
-            worker,
+            worker: Some(worker),
         })
     }
 
@@ -132,41 +188,41 @@ impl Early {
 
     /// The blob is complete (`blob` is its digest): the layer, if it was
     /// one, goes into `layers`; otherwise its snapshot is removed.
-    pub fn finish(mut self, store: &ImageStore, blob: &Digest, layers: &mut EarlyLayers) {
+    pub fn finish(mut self, blob: &Digest, layers: &mut EarlyLayers) {
         self.tx = None;
-        match self.worker.join() {
-            Ok(Some((diff_id, diff_size, size))) if !layers.contains_key(blob) => {
-                layers.insert(
+        let result = self.worker.take().map(JoinHandle::join);
+        match result {
+            Some(Ok(Some((diff_id, diff_size, size)))) if !layers.layers.contains_key(blob) => {
+                layers.layers.insert(
                     blob.clone(),
                     EarlyLayer {
-                        key: self.key,
+                        key: std::mem::take(&mut self.key),
                         diff_id: diff_id.unwrap_or_else(|| blob.clone()),
                         diff_size,
                         size,
                     },
                 );
             }
-            _ => discard(store, &self.key),
+            // Dropping `self` removes the snapshot.
+            _ => {}
         }
     }
+}
 
-    /// The load failed: the snapshot goes.
-    pub fn abort(mut self, store: &ImageStore) {
+impl Drop for Early {
+    fn drop(&mut self) {
         self.tx = None;
-        let _ = self.worker.join();
-        discard(store, &self.key);
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+        if !self.key.is_empty() {
+            discard(self.snapshots.as_ref(), &self.key);
+        }
     }
 }
 
-/// Removes the early snapshots no image used.
-pub(crate) fn discard_all(store: &ImageStore, layers: EarlyLayers) {
-    for (_, layer) in layers {
-        discard(store, &layer.key);
-    }
-}
-
-fn discard(store: &ImageStore, key: &str) {
-    if let Err(e) = store.snapshots.remove(key) {
+fn discard(snapshots: &dyn Snapshotter, key: &str) {
+    if let Err(e) = snapshots.remove(key) {
         tracing::warn!("cannot remove the early unpack {key}: {e}");
     }
 }

@@ -63,15 +63,29 @@ impl ImageStore {
                 parent = Some(key);
                 continue;
             }
-            // A base layer unpacked while the archive was read.
-            if index == 0 && early.get(blob).is_some_and(|e| e.diff_id == diff_ids[0]) {
-                if let Some(layer) = early.remove(blob) {
-                    records.push(self.commit_early(&key, layer, blob, media_type)?);
-                    parent = Some(key);
-                    continue;
-                }
-            }
             let size = self.content.info(blob)?.map_or(0, |i| i.size);
+            // A base layer unpacked while the archive was read.
+            if let Some(layer) = (index == 0)
+                .then(|| early.take(blob, &diff_ids[index]))
+                .flatten()
+            {
+                for done in [false, true] {
+                    progress(LayerProgress {
+                        diff_id: diff_ids[index].clone(),
+                        size,
+                        done,
+                    });
+                }
+                match self.commit_early(&key, &layer, blob, media_type) {
+                    Ok(record) => records.push(record),
+                    Err(e) => {
+                        early.discard(&layer);
+                        return Err(e);
+                    }
+                }
+                parent = Some(key);
+                continue;
+            }
             progress(LayerProgress {
                 diff_id: diff_ids[index].clone(),
                 size,
@@ -109,7 +123,7 @@ impl ImageStore {
     fn commit_early(
         &self,
         chain_id: &str,
-        layer: EarlyLayer,
+        layer: &EarlyLayer,
         blob: &Digest,
         media_type: &str,
     ) -> Result<LayerRecord> {
@@ -124,7 +138,7 @@ impl ImageStore {
         }
         Ok(LayerRecord {
             blob: blob.clone(),
-            diff_id: layer.diff_id,
+            diff_id: layer.diff_id.clone(),
             media_type: media_type.to_string(),
             diff_size: layer.diff_size,
         })

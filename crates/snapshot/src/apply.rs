@@ -299,7 +299,7 @@ impl State<'_> {
                         .map_err(|e| io(e.into()))?;
                 }
                 if fresh && as_made && self.mode_as_made(meta.mode) {
-                    self.set_xattrs(dir.as_fd(), &meta).map_err(io)?;
+                    self.check_meta(dir.as_fd(), &meta).map_err(io)?;
                 } else {
                     self.set_meta(dir.as_fd(), &meta).map_err(io)?;
                 }
@@ -339,7 +339,7 @@ impl State<'_> {
                 }
                 self.applied.size += size;
                 if as_made && self.mode_as_made(meta.mode) {
-                    self.set_xattrs(out.as_fd(), &meta).map_err(io)?;
+                    self.check_meta(out.as_fd(), &meta).map_err(io)?;
                 } else {
                     self.set_meta(out.as_fd(), &meta).map_err(io)?;
                 }
@@ -483,6 +483,17 @@ impl State<'_> {
         self.set_xattrs(fd, meta)
     }
 
+    /// For a file made with the entry's owner and mode expected: checks
+    /// them (a default ACL, a `grpid` mount or a set-group-ID directory can
+    /// make them differ) and sets them if they do; then the attributes.
+    fn check_meta(&self, fd: BorrowedFd<'_>, meta: &Meta) -> io::Result<()> {
+        let st = rustix::fs::fstat(fd)?;
+        if st.st_uid != meta.uid || st.st_gid != meta.gid || st.st_mode & 0o7777 != meta.mode {
+            return self.set_meta(fd, meta);
+        }
+        self.set_xattrs(fd, meta)
+    }
+
     /// Extended attributes of an open file.
     fn set_xattrs(&self, fd: BorrowedFd<'_>, meta: &Meta) -> io::Result<()> {
         for (name, value) in &meta.xattrs {
@@ -519,7 +530,12 @@ impl State<'_> {
         meta: &Meta,
         as_made: bool,
     ) -> io::Result<()> {
-        if self.opts.chown && !as_made {
+        // As made, unless a `grpid` mount gave it the directory's group.
+        let differs = || {
+            rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)
+                .map_or(true, |st| st.st_uid != meta.uid || st.st_gid != meta.gid)
+        };
+        if self.opts.chown && (!as_made || differs()) {
             rustix::fs::chownat(
                 parent,
                 name,

@@ -64,40 +64,7 @@ pub fn read_ahead<R: Read + Send + 'static>(reader: R) -> ReadAhead<R> {
     let failed = tx.clone();
     let spawned = std::thread::Builder::new()
         .name("read-ahead".into())
-        .spawn(move || {
-            let mut reader = reader;
-            loop {
-                let mut buf = vec![0u8; 1 << 20];
-                let mut filled = 0;
-                // Fill the chunk (small reads from a decompressor add up).
-                let result = loop {
-                    match reader.read(&mut buf[filled..]) {
-                        Ok(0) => break Ok(()),
-                        Ok(n) => {
-                            filled += n;
-                            if filled == buf.len() {
-                                break Ok(());
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => break Err(e),
-                    }
-                };
-                match result {
-                    Ok(()) if filled == 0 => return Some(reader),
-                    Ok(()) => {
-                        buf.truncate(filled);
-                        if tx.send(Ok(buf)).is_err() {
-                            return None;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return None;
-                    }
-                }
-            }
-        });
+        .spawn(move || pump(reader, &tx));
     let handle = match spawned {
         Ok(h) => Some(h),
         Err(e) => {
@@ -110,7 +77,51 @@ pub fn read_ahead<R: Read + Send + 'static>(reader: R) -> ReadAhead<R> {
         rx,
         current: Vec::new(),
         pos: 0,
+        ended: false,
         handle,
+    }
+}
+
+/// The reading thread: chunks of `reader` into `tx`, then an empty chunk
+/// for the end (a thread that dies says nothing, and that is an error).
+/// Returns the reader if it was read to its end.
+fn pump<R: Read>(
+    mut reader: R,
+    tx: &std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
+) -> Option<R> {
+    loop {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut filled = 0;
+        // Fill the chunk (small reads from a decompressor add up).
+        let result = loop {
+            match reader.read(&mut buf[filled..]) {
+                Ok(0) => break Ok(true),
+                Ok(n) => {
+                    filled += n;
+                    if filled == buf.len() {
+                        break Ok(false);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        // What was read before an error or the end goes first.
+        if filled > 0 {
+            buf.truncate(filled);
+            tx.send(Ok(buf)).ok()?;
+        }
+        match result {
+            Ok(false) => {}
+            Ok(true) => {
+                tx.send(Ok(Vec::new())).ok()?;
+                return Some(reader);
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return None;
+            }
+        }
     }
 }
 
@@ -119,6 +130,7 @@ pub struct ReadAhead<R> {
     rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
     current: Vec<u8>,
     pos: usize,
+    ended: bool,
     handle: Option<std::thread::JoinHandle<Option<R>>>,
 }
 
@@ -146,13 +158,17 @@ impl<R> ReadAhead<R> {
 impl<R> Read for ReadAhead<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.current.len() {
+            if self.ended {
+                return Ok(0);
+            }
             match self.rx.recv() {
+                Ok(Ok(chunk)) if chunk.is_empty() => self.ended = true,
                 Ok(Ok(chunk)) => {
                     self.current = chunk;
                     self.pos = 0;
                 }
                 Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
+                Err(_) => return Err(io::Error::other("the reading thread stopped")),
             }
         }
         let n = buf.len().min(self.current.len() - self.pos);

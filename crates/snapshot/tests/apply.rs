@@ -291,6 +291,31 @@ fn later_entries_win_over_earlier_ones() {
 }
 
 #[test]
+fn a_default_acl_on_the_target_does_not_change_the_layers_modes() {
+    let s = sandbox();
+    // A default ACL user::rwx group::r-x other::--- on the target: new
+    // files would get no permissions for others.
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm) in [(0x01u16, 7u16), (0x04, 5), (0x20, 0)] {
+        acl.extend_from_slice(&tag.to_le_bytes());
+        acl.extend_from_slice(&perm.to_le_bytes());
+        acl.extend_from_slice(&u32::MAX.to_le_bytes());
+    }
+    rustix::fs::setxattr(
+        &s.root,
+        "system.posix_acl_default",
+        &acl,
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap();
+    let layer = Layer::new().dir("etc/").file("etc/motd", b"hi").finish();
+    apply(&layer[..], &s.root, &opts(Whiteouts::Overlay)).unwrap();
+    let mode = |p: &str| std::fs::metadata(s.root.join(p)).unwrap().mode() & 0o7777;
+    assert_eq!(mode("etc"), 0o755);
+    assert_eq!(mode("etc/motd"), 0o644);
+}
+
+#[test]
 fn overlay_whiteouts() {
     let s = sandbox();
     let layer = Layer::new()

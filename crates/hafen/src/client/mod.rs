@@ -167,10 +167,30 @@ fn start_daemon(socket: &Path) -> Result<(), CliError> {
                 .last()
                 .unwrap_or_default()
                 .to_string();
+            // It lost to another daemon starting for the same roots: wait
+            // for that one to answer.
+            if last.contains("another hafen daemon") {
+                return wait_for_socket(socket, &log_path);
+            }
             return Err(CliError::Hafen(format!(
                 "hafen: the daemon did not start ({status}): {last} (log: {})",
                 log_path.display()
             )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Err(CliError::Hafen(format!(
+        "hafen: the daemon did not answer on unix://{} within 30 s (log: {})",
+        socket.display(),
+        log_path.display()
+    )))
+}
+
+/// Waits for a daemon that another client started.
+fn wait_for_socket(socket: &Path, log_path: &Path) -> Result<(), CliError> {
+    for _ in 0..3000 {
+        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+            return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }

@@ -161,8 +161,20 @@ fn pid_file(r: &Resolved) -> PathBuf {
     r.run_root.join("hafen.pid")
 }
 
+/// Whether no daemon holds the run root's lock (so none runs there; a pid
+/// file alone may be stale, and its pid reused by another process).
+fn lock_free(r: &Resolved) -> bool {
+    let Ok(f) = std::fs::File::open(r.run_root.join("hafen.lock")) else {
+        return true;
+    };
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockShared).is_ok()
+}
+
 /// The daemon's pid, if one runs for these settings.
 fn running_pid(r: &Resolved) -> Option<i32> {
+    if lock_free(r) {
+        return None;
+    }
     let pid: i32 = std::fs::read_to_string(pid_file(r))
         .ok()?
         .trim()
@@ -226,8 +238,9 @@ fn stop(s: &Settings) -> Result<(), String> {
         rustix::process::Signal::TERM,
     )
     .map_err(|e| format!("cannot stop the daemon (pid {pid}): {e}"))?;
+    // Stopped when its lock is free (all its threads are gone).
     for _ in 0..3000 {
-        if !alive(pid) {
+        if lock_free(&r) {
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(10));

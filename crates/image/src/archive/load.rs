@@ -15,7 +15,7 @@ use hafen_snapshot::compression::{self, Compression};
 use hafen_store::meta::{ImageRecord, Resource, Target, now_nanos};
 
 use super::ArchiveEntry;
-use crate::early::{Early, EarlyLayers, discard_all};
+use crate::early::{Early, EarlyLayers};
 use crate::manifest::{self, Descriptor, Manifest};
 use crate::unpack::LayerProgress;
 use crate::{ImageError, ImageStore, Lease, MAX_JSON_BLOB, Result, diff_ids, io_err};
@@ -100,10 +100,8 @@ impl ImageStore {
     ) -> Result<Vec<String>> {
         let _guard = self.gc_lock.read().unwrap_or_else(|p| p.into_inner());
         let lease = self.lease("load")?;
-        let mut early_layers = EarlyLayers::new();
-        let result = self.load_leased(input, progress, &lease, &mut early_layers);
-        discard_all(self, early_layers);
-        result
+        let mut early_layers = EarlyLayers::new(self);
+        self.load_leased(input, progress, &lease, &mut early_layers)
     }
 
     fn load_leased(
@@ -195,9 +193,7 @@ impl ImageStore {
                 Ok(n) => n,
                 Err(e) => {
                     writer.abort();
-                    if let Some(early) = early {
-                        early.abort(self);
-                    }
+                    drop(early);
                     return Err(ImageError::Archive(format!(
                         "cannot read {path} from the archive: {e}"
                     )));
@@ -205,23 +201,19 @@ impl ImageStore {
             };
             if let Err(e) = check_complete(&path, copied, size) {
                 writer.abort();
-                if let Some(early) = early {
-                    early.abort(self);
-                }
+                drop(early);
                 return Err(e);
             }
             let digest = match writer.commit() {
                 Ok(d) => d,
                 Err(e) => {
                     let _ = self.content.abort(&ingest);
-                    if let Some(early) = early {
-                        early.abort(self);
-                    }
+                    drop(early);
                     return Err(ImageError::Archive(format!("{path}: {e}")));
                 }
             };
             if let Some(early) = early {
-                early.finish(self, &digest, early_layers);
+                early.finish(&digest, early_layers);
             }
             lease.hold(Resource::Content, &digest.to_string())?;
             archive.files.insert(path, File::Stored(digest));
@@ -243,6 +235,13 @@ impl ImageStore {
                 "it has neither a manifest.json (Docker) nor an index.json (OCI layout)".into(),
             ));
         };
+
+        // Only an image's base layer can be used as unpacked early.
+        let bases: std::collections::HashSet<Digest> = images
+            .iter()
+            .filter_map(|i| i.manifest.layers.first().map(|l| l.digest.clone()))
+            .collect();
+        early_layers.retain(&bases);
 
         // Unpack, then name everything in one transaction.
         let mut unpacked = Vec::new();
