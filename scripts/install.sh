@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and installs hafen on a Debian 12 machine and runs a first
 # container, without any image registry: the container's root filesystem
-# is made from Debian's busybox-static package.
+# is made from Debian's busybox-static package; then imports it as the
+# image busybox:latest (the daemon starts on demand and keeps running).
 #
 # Usage (as root): scripts/install.sh [PREFIX]     (PREFIX default: /usr/local)
 # Installs PREFIX/bin/hafen and the PREFIX/bin/hafen-runc link.
@@ -63,4 +64,7 @@ chmod 1777 "$DEMO/rootfs/tmp"
 # The default config runs an interactive shell; run a command instead.
 sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"sh", "-c", "echo hello from a hafen container: $(hostname), pid $$, $(id)"/' "$DEMO/config.json"
 "$PREFIX/bin/hafen" runtime run --bundle "$DEMO" "hafen-demo-$$"
-echo "== done: try '$PREFIX/bin/hafen runtime run --bundle $DEMO demo' or see README.md"
+echo "== a first image (the same root filesystem, imported through the daemon, which starts on demand)"
+tar -C "$DEMO/rootfs" --numeric-owner -cf - . | "$PREFIX/bin/hafen" import -c 'CMD ["sh"]' - busybox:latest
+"$PREFIX/bin/hafen" images busybox
+echo "== done: try '$PREFIX/bin/hafen runtime run --bundle $DEMO demo', 'hafen images' or see README.md"
