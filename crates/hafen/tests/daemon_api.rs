@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::Value;
-use support::daemon::{Daemon, data};
+use support::daemon::Daemon;
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
@@ -113,12 +113,7 @@ fn clients_starting_at_once_share_one_daemon() {
 #[test]
 fn images_survive_a_daemon_restart() {
     let d = Daemon::new();
-    d.ok(&[
-        "load",
-        "-q",
-        "-i",
-        data("docker-save.tar").to_str().unwrap(),
-    ]);
+    d.load("docker-save.tar");
     let before = d.ok(&[
         "images",
         "--no-trunc",
@@ -300,12 +295,7 @@ fn num_cpus() -> u64 {
 #[test]
 fn system_df_counts_images_and_what_prune_would_reclaim() {
     let d = Daemon::new();
-    d.ok(&[
-        "load",
-        "-q",
-        "-i",
-        data("docker-save.tar").to_str().unwrap(),
-    ]);
+    d.load("docker-save.tar");
     let (_, _, body) = d.http("GET", "/v1.51/system/df");
     let v: Value = serde_json::from_str(&body).unwrap();
     let images = v["Images"].as_array().unwrap();
@@ -322,12 +312,7 @@ fn events_are_recorded_and_filtered() {
     let since = d.ok(&["version", "--format", "{{.Server.Version}}"]);
     assert!(!since.is_empty());
     let start = chrono_now();
-    d.ok(&[
-        "load",
-        "-q",
-        "-i",
-        data("docker-save.tar").to_str().unwrap(),
-    ]);
+    d.load("docker-save.tar");
     d.ok(&["tag", "busyimg", "evtest:one"]);
     d.ok(&["rmi", "evtest:one"]);
     let end = chrono_now() + 1;
@@ -367,12 +352,7 @@ fn events_are_recorded_and_filtered() {
 #[test]
 fn events_stream_live_to_a_waiting_client() {
     let d = Daemon::new();
-    d.ok(&[
-        "load",
-        "-q",
-        "-i",
-        data("docker-save.tar").to_str().unwrap(),
-    ]);
+    d.load("docker-save.tar");
     let mut watcher = d
         .cmd(&[
             "events",

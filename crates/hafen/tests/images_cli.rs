@@ -16,10 +16,6 @@ const BUSYPLUS: &str = "sha256:882fca61bf03056e8cd61460586022f22b101f72013b8149c
 const PODMAN_OCI: &str = "sha256:974eb6b9594a9d3f0a6bce8f61de2fa14ea07d37918e450daf4789381a1d9200";
 const BASE_LAYER: &str = "sha256:e677197387592ebcadfde8e48ad44961d25fa0009ff899e0e312f57df5716a0b";
 
-fn load(d: &Daemon, name: &str) -> String {
-    d.ok(&["load", "-i", data(name).to_str().unwrap()])
-}
-
 fn lines(s: &str) -> Vec<&str> {
     s.lines().collect()
 }
@@ -28,15 +24,15 @@ fn lines(s: &str) -> Vec<&str> {
 fn archives_from_docker_and_podman_load_with_their_ids() {
     let d = Daemon::new();
     assert_eq!(
-        load(&d, "docker-save-multi.tar"),
+        d.load("docker-save-multi.tar"),
         "Loaded image: busyimg:latest\nLoaded image: busyimg:v1\nLoaded image: busyplus:latest\n"
     );
     assert_eq!(
-        load(&d, "podman-save.tar"),
+        d.load("podman-save.tar"),
         "Loaded image: localhost/busyimg:latest\n"
     );
     assert_eq!(
-        load(&d, "podman-save-oci.tar"),
+        d.load("podman-save-oci.tar"),
         "The image localhost/busyimg:latest already exists, renaming the old one with ID \
          sha256:e9576207f977e3456653cd1f3c1e4748562f6b7f6b60b05518bdc539f77ba421 to empty string\n\
          Loaded image: localhost/busyimg:latest\n"
@@ -107,7 +103,7 @@ fn load_path(d: &Daemon, path: &std::path::Path) -> String {
 #[test]
 fn images_prints_dockers_table_filters_and_formats() {
     let d = Daemon::new();
-    load(&d, "docker-save-multi.tar");
+    d.load("docker-save-multi.tar");
     let out = d.ok(&["images"]);
     let rows = lines(&out);
     assert_eq!(
@@ -179,7 +175,7 @@ fn images_prints_dockers_table_filters_and_formats() {
 #[test]
 fn inspect_and_history_have_dockers_shape() {
     let d = Daemon::new();
-    load(&d, "docker-save-multi.tar");
+    d.load("docker-save-multi.tar");
     let out = d.ok(&["image", "inspect", "busyplus"]);
     let v: Value = serde_json::from_str(&out).unwrap();
     let img = &v[0];
@@ -249,7 +245,7 @@ fn inspect_and_history_have_dockers_shape() {
 #[test]
 fn tag_and_rmi_untag_then_delete_as_docker_does() {
     let d = Daemon::new();
-    load(&d, "docker-save.tar");
+    d.load("docker-save.tar");
     d.ok(&["tag", "busyimg", "registry.example:5000/team/app:1.0"]);
     d.ok(&["tag", "e9576207f977", "other"]);
     let out = d.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
@@ -294,7 +290,7 @@ fn tag_and_rmi_untag_then_delete_as_docker_does() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("No such image: busyimg:latest"));
 
     // -f removes all tags at once.
-    load(&d, "docker-save-multi.tar");
+    d.load("docker-save-multi.tar");
     let out = d.ok(&["rmi", "-f", "e9576207f977"]);
     assert!(
         out.starts_with("Untagged: busyimg:latest\nUntagged: busyimg:v1\n"),
@@ -310,8 +306,8 @@ fn tag_and_rmi_untag_then_delete_as_docker_does() {
 #[test]
 fn prune_removes_dangling_images_or_all_unused() {
     let d = Daemon::new();
-    load(&d, "docker-save.tar");
-    load(&d, "podman-save-oci.tar");
+    d.load("docker-save.tar");
+    d.load("podman-save-oci.tar");
     // Retag the OCI image's name onto busyimg: the OCI one dangles.
     d.ok(&["tag", "busyimg", "localhost/busyimg:latest"]);
     assert_eq!(
@@ -345,7 +341,7 @@ fn prune_removes_dangling_images_or_all_unused() {
 #[test]
 fn save_and_load_round_trip_between_daemons() {
     let a = Daemon::new();
-    load(&a, "docker-save-multi.tar");
+    a.load("docker-save-multi.tar");
     let archive = a.dir.path().join("out.tar");
     a.ok(&[
         "save",
@@ -504,7 +500,7 @@ fn rewrite_tar(
 #[test]
 fn bad_archives_and_layers_are_refused_and_the_store_is_unchanged() {
     let d = Daemon::new();
-    load(&d, "docker-save.tar");
+    d.load("docker-save.tar");
     let images_before = d.ok(&["images", "-a", "--no-trunc"]);
     let files_before = d.store_files();
     let good = std::fs::read(data("docker-save-multi.tar")).unwrap();
@@ -650,9 +646,9 @@ fn a_daemon_killed_in_the_middle_of_a_load_leaves_a_store_the_next_one_cleans_up
     assert_eq!(d.store_files(), clean.store_files());
     // And the same archive loads fine.
     assert_eq!(
-        load(&d, "docker-save-multi.tar"),
+        d.load("docker-save-multi.tar"),
         "Loaded image: busyimg:latest\nLoaded image: busyimg:v1\nLoaded image: busyplus:latest\n"
     );
-    load(&clean, "docker-save-multi.tar");
+    clean.load("docker-save-multi.tar");
     assert_eq!(d.store_files(), clean.store_files());
 }

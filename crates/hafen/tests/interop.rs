@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use support::daemon::{Daemon, data};
+use support::daemon::Daemon;
 
 const BUSYIMG: &str = "sha256:e9576207f977e3456653cd1f3c1e4748562f6b7f6b60b05518bdc539f77ba421";
 const BUSYPLUS: &str = "sha256:882fca61bf03056e8cd61460586022f22b101f72013b8149c1ccaaaf391257d9";
@@ -54,12 +54,7 @@ fn skopeo(args: &[&str]) -> Value {
 #[test]
 fn podman_loads_what_hafen_saves_and_hafen_loads_what_podman_saves() {
     let d = Daemon::new();
-    d.ok(&[
-        "load",
-        "-q",
-        "-i",
-        data("docker-save-multi.tar").to_str().unwrap(),
-    ]);
+    d.load("docker-save-multi.tar");
     let archive = d.dir.path().join("hafen.tar");
     d.ok(&[
         "save",
@@ -151,12 +146,7 @@ fn podman_loads_what_hafen_saves_and_hafen_loads_what_podman_saves() {
 #[test]
 fn skopeo_reads_hafens_archives_as_docker_archives_and_oci_layouts() {
     let d = Daemon::new();
-    d.ok(&[
-        "load",
-        "-q",
-        "-i",
-        data("docker-save-multi.tar").to_str().unwrap(),
-    ]);
+    d.load("docker-save-multi.tar");
     let one = d.dir.path().join("one.tar");
     d.ok(&["save", "-o", one.to_str().unwrap(), "busyplus"]);
     let both = d.dir.path().join("both.tar");

@@ -680,26 +680,19 @@ impl State<'_> {
         };
         let parent = self.take_parent(parent_rel, shown)?.fd;
         if file_name == OPAQUE {
+            let dir = rustix::fs::openat(
+                &parent,
+                ".",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| io(e.into()))?;
             match self.opts.whiteouts {
                 Whiteouts::Overlay => {
-                    let dir = rustix::fs::openat(
-                        &parent,
-                        ".",
-                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                        Mode::empty(),
-                    )
-                    .map_err(|e| io(e.into()))?;
                     rustix::fs::fsetxattr(&dir, OVERLAY_OPAQUE_XATTR, b"y", XattrFlags::empty())
                         .map_err(|e| io(e.into()))?;
                 }
                 Whiteouts::Remove => {
-                    let dir = rustix::fs::openat(
-                        &parent,
-                        ".",
-                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                        Mode::empty(),
-                    )
-                    .map_err(|e| io(e.into()))?;
                     for child in list_dir(&dir).map_err(io)? {
                         if !self.made.contains(&parent_rel.join(&child)) {
                             remove(parent.as_fd(), &child).map_err(io)?;

@@ -82,6 +82,11 @@ impl Daemon {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// `hafen load -i` of a test data archive; its output.
+    pub fn load(&self, name: &str) -> String {
+        self.ok(&["load", "-i", data(name).to_str().unwrap()])
+    }
+
     /// `hafen <args>` with `input` on stdin.
     pub fn with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
         let mut child = self
