@@ -48,7 +48,7 @@ fn summary(s: &hafen_image::ImageSummary) -> ImageSummary {
 
 /// A time filter value (`until`): a Unix time or a duration before now
 /// (`24h`), in seconds.
-fn time_filter(key: &str, value: &str) -> Result<i64, ApiError> {
+pub(crate) fn time_filter(key: &str, value: &str) -> Result<i64, ApiError> {
     if let Ok(secs) = value.split('.').next().unwrap_or("").parse::<i64>() {
         return Ok(secs);
     }

@@ -6,8 +6,12 @@
 //! join later. [`Engine`] implements [`hafen_api::server::Backend`].
 
 mod backend;
+pub mod containers;
+mod containers_backend;
 pub mod events;
 pub mod system;
+pub mod volumes;
+mod volumes_backend;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -51,6 +55,11 @@ pub struct Config {
 /// The engine.
 pub struct Engine {
     images: ImageStore,
+    /// The containers.
+    pub containers: containers::Containers,
+    volumes: volumes::VolumeStore,
+    /// The engine itself, for threads that outlive a request.
+    me: std::sync::OnceLock<std::sync::Weak<Engine>>,
     events: Arc<EventBus>,
     config: Config,
     id: String,
@@ -80,12 +89,57 @@ impl Engine {
             VERSION,
         )?;
         let id = engine_id(&config.root)?;
+        let containers =
+            containers::Containers::open(&config.root, &config.run_root).map_err(|source| {
+                EngineError::Io {
+                    what: "cannot open the containers".into(),
+                    source,
+                }
+            })?;
+        let volumes = volumes::VolumeStore::open(&config.root).map_err(|e| EngineError::Io {
+            what: "cannot open the volumes".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
         Ok(Engine {
             images,
+            containers,
+            volumes,
+            me: std::sync::OnceLock::new(),
             events,
             config,
             id,
         })
+    }
+
+    /// Starts what runs in the background (the shims' monitor) and finds
+    /// the containers of a previous daemon again. Call once, with the
+    /// engine in its final `Arc`.
+    pub fn start(self: &Arc<Self>) -> Result<(), EngineError> {
+        let _ = self.me.set(Arc::downgrade(self));
+        let weak = Arc::downgrade(self);
+        self.containers
+            .monitor
+            .run(move |id| {
+                if let Some(engine) = weak.upgrade() {
+                    engine.on_shim_exit(&id);
+                }
+            })
+            .map_err(|source| EngineError::Io {
+                what: "cannot start the shim monitor".into(),
+                source,
+            })?;
+        self.recover_containers();
+        Ok(())
+    }
+
+    /// A weak handle to the engine (set by [`Engine::start`]).
+    pub fn me(&self) -> std::sync::Weak<Engine> {
+        self.me.get().cloned().unwrap_or_default()
+    }
+
+    /// The volumes.
+    pub fn volumes(&self) -> &volumes::VolumeStore {
+        &self.volumes
     }
 
     /// The image store.

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use client::{images, system};
+use client::{containers, create_flags, images, system, volumes};
 
 /// hafen: build, ship, run and orchestrate containers.
 #[derive(Debug, Parser)]
@@ -29,6 +29,39 @@ struct Cli {
 enum Command {
     /// Run the daemon in the foreground (or `stop`, `status` it).
     Daemon(daemon::DaemonArgs),
+    /// Create and run a new container from an image.
+    Run(create_flags::RunArgs),
+    /// Create a new container.
+    Create(create_flags::CreateArgs),
+    /// Start one or more stopped containers.
+    Start(containers::StartArgs),
+    /// Stop one or more running containers.
+    Stop(containers::StopArgs),
+    /// Restart one or more containers.
+    Restart(containers::StopArgs),
+    /// Kill one or more running containers.
+    Kill(containers::KillArgs),
+    /// Remove one or more containers.
+    Rm(containers::RmArgs),
+    /// List containers.
+    Ps(containers::PsArgs),
+    /// Fetch the logs of a container.
+    Logs(containers::LogsArgs),
+    /// Execute a command in a running container.
+    Exec(containers::ExecArgs),
+    /// Block until containers stop, then print their exit codes.
+    Wait(containers::NamesArgs),
+    /// Attach to a running container's input and output.
+    Attach(containers::AttachArgs),
+    /// Pause all processes within containers.
+    Pause(containers::NamesArgs),
+    /// Unpause all processes within containers.
+    Unpause(containers::NamesArgs),
+    /// Return low-level information on containers or images.
+    Inspect(containers::InspectArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(ContainerCommand),
     /// List images.
     Images(images::ImagesArgs),
     /// Manage images.
@@ -55,6 +88,9 @@ enum Command {
     System(SystemCommand),
     /// Show events from the daemon.
     Events(system::EventsArgs),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volumes::VolumeCommand),
     /// The OCI runtime (runc-compatible): run containers from OCI bundles.
     Runtime(runtime_cli::RuntimeArgs),
 }
@@ -81,6 +117,42 @@ enum ImageCommand {
     Load(images::LoadArgs),
     /// Save images to a tar archive.
     Save(images::SaveArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ContainerCommand {
+    /// Create and run a new container from an image.
+    Run(create_flags::RunArgs),
+    /// Create a new container.
+    Create(create_flags::CreateArgs),
+    /// Start one or more stopped containers.
+    Start(containers::StartArgs),
+    /// Stop one or more running containers.
+    Stop(containers::StopArgs),
+    /// Restart one or more containers.
+    Restart(containers::StopArgs),
+    /// Kill one or more running containers.
+    Kill(containers::KillArgs),
+    /// Remove one or more containers.
+    #[command(visible_alias = "remove")]
+    Rm(containers::RmArgs),
+    /// List containers.
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(containers::PsArgs),
+    /// Fetch the logs of a container.
+    Logs(containers::LogsArgs),
+    /// Execute a command in a running container.
+    Exec(containers::ExecArgs),
+    /// Block until containers stop, then print their exit codes.
+    Wait(containers::NamesArgs),
+    /// Attach to a running container's input and output.
+    Attach(containers::AttachArgs),
+    /// Pause all processes within containers.
+    Pause(containers::NamesArgs),
+    /// Unpause all processes within containers.
+    Unpause(containers::NamesArgs),
+    /// Display detailed information on containers.
+    Inspect(containers::InspectArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +212,34 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Runtime(args) => return runtime_cli::main(args),
         Command::Daemon(args) => return daemon::main(args),
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => containers::run(g, a),
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
+            containers::create_cmd(g, a)
+        }
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
+            containers::start(g, a)
+        }
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => containers::stop(g, a),
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
+            containers::restart(g, a)
+        }
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => containers::kill(g, a),
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => containers::rm(g, a),
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => containers::ps(g, a),
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => containers::logs(g, a),
+        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => containers::exec(g, a),
+        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => containers::wait(g, a),
+        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
+            containers::attach(g, a)
+        }
+        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
+            containers::pause(g, a)
+        }
+        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
+            containers::unpause(g, a)
+        }
+        Command::Inspect(a) => containers::inspect(g, a, true),
+        Command::Container(ContainerCommand::Inspect(a)) => containers::inspect(g, a, false),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::images(g, a),
         Command::Image(ImageCommand::Inspect(a)) => images::inspect(g, a),
         Command::History(a) | Command::Image(ImageCommand::History(a)) => images::history(g, a),
@@ -153,6 +253,7 @@ fn main() -> ExitCode {
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(g, a),
         Command::System(SystemCommand::Df(a)) => system::df(g, a),
         Command::Events(a) | Command::System(SystemCommand::Events(a)) => system::events(g, a),
+        Command::Volume(c) => volumes::run(g, c),
     };
     client::finish(result)
 }

@@ -186,6 +186,17 @@ pub struct ImageDetails {
     pub layer_dirs: Vec<String>,
 }
 
+/// What a container is made from.
+#[derive(Debug, Clone)]
+pub struct ContainerBase {
+    /// The image ID.
+    pub id: Digest,
+    /// Its config.
+    pub config: Arc<ImageConfig>,
+    /// The snapshot key of its top layer.
+    pub chain_id: Option<String>,
+}
+
 /// One step of an image's history, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryItem {
@@ -545,6 +556,18 @@ impl ImageStore {
             last_tag_time: record.last_tag_time,
             snapshotter: self.snapshots.name(),
             layer_dirs,
+        })
+    }
+
+    /// What a container needs of an image: its ID, its config and the key
+    /// of its top snapshot (`None` for an image without layers).
+    pub fn container_base(&self, name: &str) -> Result<ContainerBase> {
+        let record = self.resolve(name)?.record;
+        let config = self.config(&record.id)?;
+        Ok(ContainerBase {
+            id: record.id,
+            config,
+            chain_id: record.chain_id,
         })
     }
 

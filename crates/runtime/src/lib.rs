@@ -23,6 +23,7 @@ pub mod init;
 pub mod namespaces;
 pub mod process;
 pub mod procfs;
+pub mod profiles;
 pub mod rlimits;
 pub mod seccomp;
 pub mod self_exe;
@@ -31,6 +32,7 @@ pub mod spec_default;
 pub mod state;
 pub mod sync;
 pub mod sys;
+pub mod tiny_init;
 pub mod unix_addr;
 
 use std::path::{Path, PathBuf};

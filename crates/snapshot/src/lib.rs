@@ -13,7 +13,7 @@
 pub mod apply;
 mod base;
 pub mod compression;
-mod fsutil;
+pub mod fsutil;
 pub mod native;
 pub mod overlay;
 

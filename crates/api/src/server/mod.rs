@@ -9,9 +9,14 @@
 //! the blocking pool.
 
 mod bridge;
+mod container_backend;
+mod containers;
+mod hijack;
 mod images;
 pub mod params;
 mod system;
+mod volume_backend;
+mod volumes;
 
 use std::future::Future;
 use std::io::{Read, Write};
@@ -24,6 +29,11 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 pub use bridge::{BodyReader, BodyWriter};
+pub use container_backend::{
+    AttachOptions, AttachStream, Attached, BoxFuture, ContainerBackend, ListOptions, LogsOptions,
+    WaitCondition,
+};
+pub use volume_backend::VolumeBackend;
 
 use crate::ApiError;
 use crate::filters::Filters;
@@ -60,7 +70,7 @@ pub struct EventFeed {
 }
 
 /// What serves the API: the engine.
-pub trait Backend: Send + Sync + 'static {
+pub trait Backend: ContainerBackend + VolumeBackend + Send + Sync + 'static {
     /// `GET /version`.
     fn version(&self) -> Version;
     /// `GET /info`, as the newest version writes it.
@@ -149,6 +159,8 @@ pub fn router(
     let routes = Router::new()
         .merge(system::routes())
         .merge(images::routes())
+        .merge(containers::routes())
+        .merge(volumes::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .with_state(backend);
@@ -308,7 +320,8 @@ pub async fn serve(
                 });
             let conn = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
-                .serve_connection(io, hyper_service);
+                .serve_connection(io, hyper_service)
+                .with_upgrades();
             if let Err(e) = conn.await {
                 tracing::debug!("connection: {e}");
             }

@@ -91,6 +91,12 @@ async fn df(State(b): State<Shared>, V(v): V, RawQuery(q): RawQuery) -> Result<R
         }
     }
     let want = |t: &str| types.is_empty() || types.iter().any(|x| x == t);
+    let volumes = if want("volume") {
+        let b = b.clone();
+        Some(blocking(move || b.volume_usage()).await?)
+    } else {
+        None
+    };
     let (layers, images) = blocking(move || b.disk_usage()).await?;
     let mut o = Map::new();
     o.insert("LayersSize".into(), json!(layers));
@@ -117,11 +123,9 @@ async fn df(State(b): State<Shared>, V(v): V, RawQuery(q): RawQuery) -> Result<R
     );
     o.insert(
         "Volumes".into(),
-        if want("volume") {
-            json!([])
-        } else {
-            Value::Null
-        },
+        volumes.map_or(Value::Null, |vs| {
+            Value::Array(vs.iter().map(super::volumes::render).collect())
+        }),
     );
     o.insert(
         "BuildCache".into(),

@@ -253,7 +253,7 @@ pub fn inspect(g: &Global, a: InspectArgs) -> Result<(), CliError> {
 }
 
 /// serde_json indents with 2 spaces; docker with 4.
-fn reindent(text: &str) -> String {
+pub(crate) fn reindent(text: &str) -> String {
     text.lines()
         .map(|l| {
             let n = l.len() - l.trim_start_matches(' ').len();
@@ -436,10 +436,11 @@ pub fn rmi(g: &Global, a: RmiArgs) -> Result<(), CliError> {
         if a.no_prune {
             path.push_str("noprune=1");
         }
-        match s.rt.block_on(
-            s.client
-                .call_json::<Vec<DeleteItem>>(Method::DELETE, path.trim_end_matches(['?', '&'])),
-        ) {
+        match s.rt.block_on(s.client.call_json::<Vec<DeleteItem>>(
+            Method::DELETE,
+            path.trim_end_matches(['?', '&']),
+            None,
+        )) {
             Ok(items) => out(&delete_lines(&items, false)),
             Err(e) => {
                 if !matches!(e, ClientError::Api { status: 404, .. }) {
@@ -495,6 +496,7 @@ pub fn prune(g: &Global, a: PruneArgs) -> Result<(), CliError> {
     let report: ImagePruneReport = s.rt.block_on(s.client.call_json(
         Method::POST,
         &format!("/images/prune?filters={}", encode(&filters::encode(&f))),
+        None,
     ))?;
     let mut text = String::new();
     if let Some(items) = report.images_deleted.filter(|i| !i.is_empty()) {

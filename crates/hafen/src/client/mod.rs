@@ -7,9 +7,12 @@
 //! command goes on. A `$DOCKER_HOST` names somebody else's daemon, so
 //! none is started there: that is an error, as with docker.
 
+pub mod containers;
+pub mod create_flags;
 pub mod format;
 pub mod images;
 pub mod system;
+pub mod volumes;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -242,6 +242,18 @@ pub fn df(g: &Global, a: DfArgs) -> Result<(), CliError> {
         serde_json::from_value(du["Images"].clone()).unwrap_or_default();
     let layers = du["LayersSize"].as_i64().unwrap_or(0);
     let active = images.iter().filter(|i| i.containers > 0).count();
+    let volumes: Vec<(String, i64, i64)> = du["Volumes"]
+        .as_array()
+        .map(|vs| {
+            vs.iter()
+                .map(|v| {
+                    let usage = |k: &str| v["UsageData"][k].as_i64().unwrap_or(-1);
+                    let name = v["Name"].as_str().unwrap_or_default().to_string();
+                    (name, usage("RefCount"), usage("Size"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let used: i64 = images
         .iter()
         .filter(|i| i.containers > 0 && i.size >= 0 && i.shared_size >= 0)
@@ -279,7 +291,16 @@ pub fn df(g: &Global, a: DfArgs) -> Result<(), CliError> {
             3,
         ));
         t.push_str("\nLocal Volumes space usage:\n\n");
-        t.push_str(&tabwrite(&["VOLUME NAME\tLINKS\tSIZE".into()], 10, 3));
+        let mut volume_lines = vec!["VOLUME NAME\tLINKS\tSIZE".to_string()];
+        for (name, links, size) in &volumes {
+            let size = if *size < 0 {
+                "N/A".to_string()
+            } else {
+                human_size(*size, 4)
+            };
+            volume_lines.push(format!("{name}\t{links}\t{size}"));
+        }
+        t.push_str(&tabwrite(&volume_lines, 10, 3));
         t.push_str("\nBuild cache usage: 0B\n\n");
         t.push_str(&tabwrite(
             &["CACHE ID\tCACHE TYPE\tSIZE\tCREATED\tLAST USED\tUSAGE\tSHARED".into()],
@@ -307,7 +328,21 @@ pub fn df(g: &Global, a: DfArgs) -> Result<(), CliError> {
             reclaimable(layers - used, layers),
         ),
         row("Containers", 0, 0, 0, "0B".into()),
-        row("Local Volumes", 0, 0, 0, "0B".into()),
+        {
+            let size: i64 = volumes.iter().map(|v| v.2.max(0)).sum();
+            let unused: i64 = volumes
+                .iter()
+                .filter(|v| v.1 == 0)
+                .map(|v| v.2.max(0))
+                .sum();
+            row(
+                "Local Volumes",
+                volumes.len(),
+                volumes.iter().filter(|v| v.1 > 0).count(),
+                size,
+                reclaimable(unused, size),
+            )
+        },
         row("Build Cache", 0, 0, 0, "0B".into()),
     ];
     let headers: BTreeMap<&str, &str> = [

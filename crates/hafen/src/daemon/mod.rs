@@ -284,6 +284,8 @@ fn run(s: &Settings) -> Result<(), String> {
         debug: r.log_level == "debug",
     })
     .map_err(|e| e.to_string())?;
+    let engine = Arc::new(engine);
+    engine.start().map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)
@@ -318,7 +320,7 @@ fn run(s: &Settings) -> Result<(), String> {
             tracing::info!("shutting down");
         };
         let server = format!("hafen/{} (linux)", hafen_engine::VERSION);
-        hafen_api::server::serve(listener, Arc::new(engine), &server, shutdown)
+        hafen_api::server::serve(listener, engine.clone(), &server, shutdown)
             .await
             .map_err(|e| format!("serving: {e}"))
     });

@@ -208,11 +208,77 @@ fn dechunk(body: &str) -> String {
     out
 }
 
+impl Daemon {
+    /// Imports the tests' busybox root filesystem as `busybox:latest`
+    /// (with `CMD ["sh"]`), as the install script does with Debian's
+    /// busybox-static.
+    pub fn busybox(&self) {
+        let rootfs = super::shared_rootfs();
+        let mut tar = tar::Builder::new(Vec::new());
+        tar.follow_symlinks(false);
+        tar.append_dir_all(".", &rootfs).unwrap();
+        let bytes = tar.into_inner().unwrap();
+        let out = self.with_stdin(
+            &["import", "--change", "CMD [\"sh\"]", "-", "busybox:latest"],
+            &bytes,
+        );
+        assert!(
+            out.status.success(),
+            "import busybox: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Everything the containers of this daemon left: shims, runtime
+    /// state (their processes and cgroups), mounts.
+    fn clean_containers(&self) {
+        let run = self.run_root();
+        if let Ok(dirs) = std::fs::read_dir(run.join("containers")) {
+            for d in dirs.flatten() {
+                if let Ok(pid) = std::fs::read_to_string(d.path().join("shim.pid")) {
+                    let _ = Command::new("kill").arg("-9").arg(pid.trim()).status();
+                }
+            }
+        }
+        if let Ok(ids) = std::fs::read_dir(run.join("runtime")) {
+            for id in ids.flatten() {
+                let _ = Command::new(hafen())
+                    .arg("runtime")
+                    .arg("--root")
+                    .arg(run.join("runtime"))
+                    .args(["delete", "--force"])
+                    .arg(id.file_name())
+                    .output();
+            }
+        }
+        let prefix = self.dir.path().display().to_string();
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut points: Vec<String> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|p| p.starts_with(&prefix))
+            .map(str::to_string)
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for p in points {
+            let _ = Command::new("umount").arg("-l").arg(&p).status();
+        }
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if self.socket().exists() {
+            let ids = self.output(&["ps", "-aq", "--no-trunc"]);
+            let ids = String::from_utf8_lossy(&ids.stdout).to_string();
+            for id in ids.split_whitespace() {
+                let _ = self.output(&["rm", "-f", "-v", id]);
+            }
+        }
         let _ = self.cmd(&["daemon", "stop"]).output();
         if let Some(pid) = self.pid() {
             let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
         }
+        self.clean_containers();
     }
 }

@@ -94,8 +94,56 @@ fn container_namespaces(c: &Container, spec: &hafen_oci::runtime::Spec) -> Resul
     Ok(joined)
 }
 
+/// A process started in a container for a supervisor that waits for it
+/// itself (the shim): its pidfd, and the terminal's master if it has one.
+#[derive(Debug)]
+pub struct Spawned {
+    /// The new process's pid.
+    pub pid: i32,
+    /// A pidfd for it (it is the caller's child).
+    pub pidfd: OwnedFd,
+    /// The terminal's master (with `process.terminal`).
+    pub console: Option<OwnedFd>,
+}
+
+/// Starts a process in a container and returns at once, handing its
+/// terminal (if any) to the caller; `opts.detach` and `opts.console_socket`
+/// are not used.
+pub fn spawn(rt: &Runtime, opts: &ExecOptions) -> Result<Spawned> {
+    let opts = ExecOptions {
+        detach: true,
+        console_socket: None,
+        ..opts.clone()
+    };
+    let (pid, pidfd, console, _) = exec_process(rt, &opts, true)?;
+    Ok(Spawned {
+        pid,
+        pidfd,
+        console,
+    })
+}
+
 /// Starts a process in a container; in the foreground, waits for it.
 pub fn exec(rt: &Runtime, opts: &ExecOptions) -> Result<Executed> {
+    let (pid, pidfd, console, signals) = exec_process(rt, opts, !opts.detach)?;
+    let Some(signals) = signals else {
+        return Ok(Executed {
+            pid,
+            exit_code: None,
+        });
+    };
+    let code = wait_foreground(pid, &pidfd, ForegroundIo { console, signals })?;
+    Ok(Executed {
+        pid,
+        exit_code: Some(code),
+    })
+}
+
+/// The process, its pidfd and terminal, and (in the foreground) the
+/// signals taken for forwarding.
+type Started = (i32, OwnedFd, Option<OwnedFd>, Option<OwnedFd>);
+
+fn exec_process(rt: &Runtime, opts: &ExecOptions, console_to_runtime: bool) -> Result<Started> {
     let c = rt.load(&opts.id)?;
     match c.status() {
         Status::Stopped | Status::Creating => {
@@ -112,7 +160,7 @@ pub fn exec(rt: &Runtime, opts: &ExecOptions) -> Result<Executed> {
     }
     crate::bundle::validate_process(&opts.process)?;
     let terminal = opts.process.terminal().unwrap_or(false);
-    if opts.detach && terminal && opts.console_socket.is_none() {
+    if opts.detach && terminal && opts.console_socket.is_none() && !console_to_runtime {
         return Err(Error::NeedConsoleSocket);
     }
     if (!opts.detach || !terminal) && opts.console_socket.is_some() {
@@ -164,7 +212,7 @@ pub fn exec(rt: &Runtime, opts: &ExecOptions) -> Result<Executed> {
         channel: &in_child,
         joined: &joined,
         console_socket: console_socket.as_ref(),
-        console_to_runtime: !opts.detach,
+        console_to_runtime,
         keyring: keyring.as_deref(),
     };
     // SAFETY: the runtime is single-threaded here.
@@ -200,17 +248,7 @@ pub fn exec(rt: &Runtime, opts: &ExecOptions) -> Result<Executed> {
         write_atomically(&path, pid.to_string().as_bytes(), 0o644)
             .map_err(io_err(format!("cannot write pid file {}", path.display())))?;
     }
-    let Some(signals) = signals else {
-        return Ok(Executed {
-            pid,
-            exit_code: None,
-        });
-    };
-    let code = wait_foreground(pid, &pidfd, ForegroundIo { console, signals })?;
-    Ok(Executed {
-        pid,
-        exit_code: Some(code),
-    })
+    Ok((pid, pidfd, console, signals))
 }
 
 /// The runtime's side: cgroup, then wait for the process to execute.

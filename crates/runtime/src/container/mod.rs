@@ -14,7 +14,7 @@ mod wait;
 pub use create::{CreateOptions, Created, create};
 pub use delete::delete;
 pub use events::{Event, events, stats_event};
-pub use exec::{ExecOptions, Executed, exec};
+pub use exec::{ExecOptions, Executed, Spawned, exec, spawn};
 pub use kill::kill;
 pub use pause::{pause, resume};
 pub use ps::{ps_json, ps_table};

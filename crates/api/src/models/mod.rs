@@ -419,3 +419,9 @@ impl JsonMessage {
         }
     }
 }
+
+mod container;
+mod volume;
+
+pub use container::*;
+pub use volume::*;
