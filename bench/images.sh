@@ -30,7 +30,6 @@ DATA=$HERE/../crates/image/tests/data
 for tool in dockerd docker podman hyperfine debootstrap zstd python3 "$HAFEN"; do
   command -v "$tool" >/dev/null || { echo "bench/images.sh: $tool is missing" >&2; exit 1; }
 done
-DOCKER=/usr/bin/docker
 mkdir -p "$WORK/images" "$OUT"
 IMG=$WORK/images
 
@@ -56,46 +55,12 @@ mk bigfiles.tar bigfiles.tar big-none:bench big-none.tar
 mk bigfiles.tar bigfiles.tar.zst big-zstd:bench big-zstd.tar
 
 # --- the filesystem the engines use, and their daemons
-RAM=$WORK/ram; FS=$WORK/fs
-DSOCK=/run/hafen-bench-docker.sock; DPID=/run/hafen-bench-docker.pid
-HRUN=/run/hafen-bench
-cleanup() {
-  set +e
-  HAFEN_ROOT=$FS/hafen HAFEN_RUN_ROOT=$HRUN "$HAFEN" daemon stop 2>/dev/null
-  if [ -f "$DPID" ]; then
-    pid=$(cat "$DPID"); kill "$pid" 2>/dev/null
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  fi
-  podman --root "$FS/podman" --runroot /run/hafen-bench-podman system reset -f >/dev/null 2>&1
-  mountpoint -q "$FS" && umount -l "$FS"
-  mountpoint -q "$RAM" && umount -l "$RAM"
-}
-trap cleanup EXIT
-cleanup
-mkdir -p "$RAM" "$FS"
-mount -t tmpfs -o size=16g tmpfs "$RAM"
-truncate -s 12G "$RAM/fs.img"
-mkfs.ext4 -q -F "$RAM/fs.img"
-# discard: what the engines delete goes back to RAM.
-mount -o loop,discard "$RAM/fs.img" "$FS"
+NAME=images
+. "$HERE/engines.sh"
 mkdir -p "$RAM/src" "$RAM/out"
 cp "$IMG"/debian-{none,gzip,zstd}.tar "$IMG"/big-{none,zstd}.tar "$IMG/rootfs.tar" "$RAM/src/"
 cp "$DATA/docker-save.tar" "$RAM/src/busyimg.tar"
 S=$RAM/src
-
-export HAFEN_ROOT=$FS/hafen HAFEN_RUN_ROOT=$HRUN
-"$HAFEN" daemon > "$OUT/images-hafend.log" 2>&1 &
-setsid dockerd --host "unix://$DSOCK" --pidfile "$DPID" --data-root "$FS/docker" \
-  --exec-root /run/hafen-bench-docker --bridge=none --iptables=false --ip6tables=false \
-  --ip-masq=false --ip-forward=false --userland-proxy=false --storage-driver overlay2 \
-  --exec-opt native.cgroupdriver=cgroupfs > "$OUT/images-dockerd.log" 2>&1 < /dev/null &
-for _ in $(seq 100); do
-  DOCKER_HOST=unix://$DSOCK $DOCKER version >/dev/null 2>&1 && "$HAFEN" version >/dev/null 2>&1 && break
-  sleep 0.2
-done
-H="$HAFEN"
-D="env DOCKER_HOST=unix://$DSOCK $DOCKER"
-P="podman --root $FS/podman --runroot /run/hafen-bench-podman --storage-driver overlay --events-backend none"
 
 hf() { # name, then hyperfine arguments
   local name=$1; shift

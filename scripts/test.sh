@@ -21,6 +21,10 @@ echo "== the checker (static, runs inside test containers)"
 RUSTFLAGS="-C target-feature=+crt-static" \
   cargo build --locked -p hafen-checker --target "$(rustc -vV | sed -n 's/^host: //p')" --target-dir target/checker
 export HAFEN_CHECKER="$PWD/target/checker/$(rustc -vV | sed -n 's/^host: //p')/debug/hafen-checker"
+# The shim too: `run --init` bind-mounts it into containers as their init.
+RUSTFLAGS="-C target-feature=+crt-static" \
+  cargo build --locked -p hafen-shim --target "$(rustc -vV | sed -n 's/^host: //p')" --target-dir target/checker
+export HAFEN_SHIM="$PWD/target/checker/$(rustc -vV | sed -n 's/^host: //p')/debug/hafen-shim"
 
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then

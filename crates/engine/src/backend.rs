@@ -215,6 +215,7 @@ impl Backend for Engine {
         if name.trim().is_empty() {
             return Err(ApiError::bad_request("image name cannot be blank"));
         }
+        self.check_image_unused(name, force)?;
         let items = self
             .images
             .remove(name, force, !noprune)
@@ -313,6 +314,57 @@ impl Backend for Engine {
 
     fn events(&self, since: Option<i64>) -> EventFeed {
         self.events.feed(since)
+    }
+}
+
+impl Engine {
+    /// Refuses to remove an image that containers use, as dockerd does
+    /// (untagging one of several names is fine).
+    fn check_image_unused(&self, name: &str, force: bool) -> Result<(), ApiError> {
+        let Ok(base) = self.images.container_base(name) else {
+            return Ok(());
+        };
+        let id = base.id.to_string();
+        let users: Vec<(String, bool)> = self
+            .containers
+            .all()
+            .iter()
+            .map(|c| c.rec().clone())
+            .filter(|r| r.image == id)
+            .map(|r| (r.id[..12].to_string(), r.state.status.is_running()))
+            .collect();
+        let Some((user, running)) = users.first().cloned() else {
+            return Ok(());
+        };
+        let by_id = id
+            .trim_start_matches("sha256:")
+            .starts_with(name.trim_start_matches("sha256:"));
+        let tags = self
+            .images
+            .inspect(name)
+            .map(|d| d.summary.repo_tags.len())
+            .unwrap_or(0);
+        if !by_id && tags > 1 {
+            return Ok(());
+        }
+        let short = &id.trim_start_matches("sha256:")[..12];
+        if force {
+            // Docker would untag and keep the layers; hafen's container
+            // snapshots sit on the image's, so it refuses.
+            let what = if running { "running" } else { "stopped" };
+            return Err(ApiError::conflict(format!(
+                "conflict: unable to delete {short} (cannot be forced) - image is being used by {what} container {user}"
+            )));
+        }
+        if by_id {
+            let what = if running { "running" } else { "stopped" };
+            return Err(ApiError::conflict(format!(
+                "conflict: unable to delete {short} (must be forced) - image is being used by {what} container {user}"
+            )));
+        }
+        Err(ApiError::conflict(format!(
+            "conflict: unable to remove repository reference \"{name}\" (must force) - container {user} is using its referenced image {short}"
+        )))
     }
 }
 

@@ -14,6 +14,7 @@
 
 pub mod archive;
 pub mod changes;
+pub mod commit;
 pub mod config;
 mod early;
 pub mod filters;

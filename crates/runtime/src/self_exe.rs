@@ -78,12 +78,30 @@ pub fn ensure_protected() -> io::Result<()> {
     Err(sys::execveat_fd(fd.as_fd(), &argv, &envp))
 }
 
+/// An executable fd of the binary at `path` that nothing can write to: a
+/// read-only detached bind mount of it, or a sealed in-memory copy. For a
+/// program that enters containers and that another process starts (the
+/// shim): execute it through `/proc/self/fd/<fd>`.
+pub fn protected(path: &std::path::Path) -> io::Result<OwnedFd> {
+    read_only_mount_of(path).or_else(|e| {
+        tracing::debug!(
+            "read-only bind mount of {} not possible ({e}); using a sealed copy",
+            path.display()
+        );
+        sealed_copy_of(path)
+    })
+}
+
 /// A read-only detached bind mount of the running binary.
 fn read_only_mount() -> io::Result<OwnedFd> {
+    read_only_mount_of(std::path::Path::new("/proc/self/exe"))
+}
+
+fn read_only_mount_of(path: &std::path::Path) -> io::Result<OwnedFd> {
     use rustix::mount::OpenTreeFlags;
     let fd = rustix::mount::open_tree(
         rustix::fs::CWD,
-        "/proc/self/exe",
+        path,
         OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
     )?;
     sys::mount_setattr(fd.as_fd(), c"", libc::AT_EMPTY_PATH as u32, 0x1, 0, 0, None)?;
@@ -92,8 +110,12 @@ fn read_only_mount() -> io::Result<OwnedFd> {
 
 /// A sealed memfd copy of the running binary.
 fn sealed_copy() -> io::Result<OwnedFd> {
+    sealed_copy_of(std::path::Path::new("/proc/self/exe"))
+}
+
+fn sealed_copy_of(path: &std::path::Path) -> io::Result<OwnedFd> {
     let memfd = sys::memfd_create(c"hafen", libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)?;
-    let mut src = std::fs::File::open("/proc/self/exe")?;
+    let mut src = std::fs::File::open(path)?;
     let mut dst = std::fs::File::from(memfd.try_clone()?);
     io::copy(&mut src, &mut dst)?;
     sys::add_seals(

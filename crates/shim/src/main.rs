@@ -18,6 +18,8 @@ fn main() -> ExitCode {
         let rest: Vec<String> = args.skip_while(|a| a == "--").collect();
         return code(hafen_runtime::tiny_init::run(&rest));
     }
+    // Started from a protected fd (`/proc/self/fd/N`): the name `ps` shows.
+    let _ = rustix::thread::set_name(c"hafen-shim");
     let mut input = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut input) {
         eprintln!("hafen-shim: cannot read the configuration: {e}");

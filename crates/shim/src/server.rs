@@ -303,6 +303,8 @@ pub fn run(config: ShimConfig, mut ready: std::fs::File) -> i32 {
         stdin_once: config.stdin_once,
         exit: None,
     };
+    // Creating took far more memory than serving needs: give it back.
+    hafen_runtime::sys::release_free_memory();
     let line = serde_json::to_string(&Ready::Created { pid }).unwrap_or_default();
     let _ = writeln!(ready, "{line}");
     drop(ready);

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -471,6 +471,7 @@ impl Engine {
         rec: &Record,
     ) -> Result<(i32, i32), (ContainerError, Option<i64>)> {
         let paths = &ctr.paths;
+        let t0 = std::time::Instant::now();
         let fail = |e: ContainerError| (e, None);
         let _ = std::fs::remove_dir_all(&paths.state);
         std::fs::create_dir_all(paths.rootfs())
@@ -486,6 +487,11 @@ impl Engine {
             })?;
         mount_rootfs(&mounts, &paths.rootfs())
             .map_err(|e| fail(internal("cannot mount the root filesystem")(e)))?;
+        tracing::debug!(
+            "{}: root filesystem mounted after {:?}",
+            rec.id,
+            t0.elapsed()
+        );
         let host_mounts = self.host_mounts(rec, &paths.rootfs()).map_err(fail)?;
         let init = (rec.host_config.init == Some(true)).then_some(self.containers.shim.as_path());
         let args: Vec<String> = std::iter::once(rec.path.clone())
@@ -510,6 +516,7 @@ impl Engine {
             serde_json::to_vec(&spec).map_err(|e| fail(ContainerError::Internal(e.to_string())))?;
         std::fs::write(paths.state.join("config.json"), config_json)
             .map_err(|e| fail(internal("cannot write config.json")(e)))?;
+        tracing::debug!("{}: config.json written after {:?}", rec.id, t0.elapsed());
         let console_size = rec
             .host_config
             .extra
@@ -536,6 +543,7 @@ impl Engine {
             let code = start_exit_code(&e.to_string());
             (ContainerError::Start(e.to_string()), code)
         })?;
+        tracing::debug!("{}: shim ready after {:?}", rec.id, t0.elapsed());
         // Attaches made before the start get their streams now, so that
         // no output is lost.
         for p in lock(&ctr.pending).drain(..) {
@@ -567,13 +575,21 @@ impl Engine {
                 code,
             ));
         }
+        tracing::debug!("{}: started after {:?}", rec.id, t0.elapsed());
         Ok((pid, shim_pid))
     }
 
     fn spawn_shim(&self, cfg: &ShimConfig) -> std::io::Result<(i32, i32)> {
         use std::process::{Command, Stdio};
         let log = std::fs::File::create(cfg.state_dir.join("shim.log"))?;
-        let mut child = Command::new(&self.containers.shim)
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let program = match &self.containers.shim_exe {
+            Some(fd) => PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
+            None => self.containers.shim.clone(),
+        };
+        let mut child = Command::new(&program)
+            .arg0("hafen-shim")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -697,6 +713,7 @@ impl Engine {
 
     /// A shim ended: record the exit, then restart or remove as asked.
     pub fn on_shim_exit(&self, id: &str) {
+        tracing::debug!("{id}: shim ended");
         let Ok(ctr) = self.containers.find(id) else {
             return;
         };
@@ -939,6 +956,7 @@ impl Engine {
             }
         }
         lock(&self.containers.execs).retain(|_, e| e.container != id);
+        tracing::debug!("{id}: removed");
         ctr.changed.send_modify(|n| *n += 1);
         self.container_event(&id, "destroy", &[("name", &name)]);
         Ok(())
@@ -1227,7 +1245,7 @@ pub(crate) fn mount_rootfs(mounts: &[hafen_snapshot::Mount], target: &Path) -> s
 
 /// A path inside the root filesystem (symlinks not followed out of it: a
 /// best effort for the copy-up source).
-fn resolve_in(rootfs: &Path, path: &str) -> Option<std::path::PathBuf> {
+fn resolve_in(rootfs: &Path, path: &str) -> Option<PathBuf> {
     let p = rootfs.join(path.trim_start_matches('/'));
     let real = std::fs::canonicalize(&p).ok()?;
     real.starts_with(rootfs).then_some(real)

@@ -117,6 +117,10 @@ pub struct Containers {
     pub execs: Mutex<HashMap<String, Arc<Exec>>>,
     /// The shim binary.
     pub shim: PathBuf,
+    /// The shim binary as an fd nothing can write to (read-only bind mount
+    /// or sealed copy): shims start from it, so that a container that gets
+    /// hold of its shim's executable cannot change the host's file.
+    pub shim_exe: Option<std::os::fd::OwnedFd>,
     /// The shims' monitor.
     pub monitor: monitor::Monitor,
 }
@@ -148,10 +152,15 @@ impl Containers {
             by_id: Mutex::default(),
             execs: Mutex::default(),
             shim: find_shim(),
+            shim_exe: None,
             monitor: monitor::Monitor::new()?,
         };
         std::fs::create_dir_all(&c.root)?;
         std::fs::create_dir_all(&c.run)?;
+        let mut c = c;
+        c.shim_exe = hafen_runtime::self_exe::protected(&c.shim)
+            .map_err(|e| tracing::warn!("cannot protect {}: {e}", c.shim.display()))
+            .ok();
         let mut map = lock(&c.by_id);
         for entry in std::fs::read_dir(&c.root)?.flatten() {
             let dir = entry.path();

@@ -2470,3 +2470,1452 @@ fn networks(names: &[String]) -> Result<(String, Option<Value>), FlagError> {
     }
     Ok((first.clone(), Some(json!({ "EndpointsConfig": endpoints }))))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    #[command(name = "hafen")]
+    enum Cli {
+        Run(RunArgs),
+        Create(CreateArgs),
+    }
+
+    fn lookup(key: &str) -> Option<String> {
+        match key {
+            "FROM_ENV" => Some("here".to_string()),
+            "EMPTY_ENV" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    fn parse(cmd: &str, args: &[&str]) -> Cli {
+        let mut argv = vec!["hafen", cmd];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).expect("clap parses")
+    }
+
+    fn run(args: &[&str]) -> Result<ContainerCreate, FlagError> {
+        match parse("run", args) {
+            Cli::Run(r) => r.body(&lookup),
+            Cli::Create(_) => panic!("not run"),
+        }
+    }
+
+    fn create(args: &[&str]) -> Result<ContainerCreate, FlagError> {
+        match parse("create", args) {
+            Cli::Create(c) => c.body(&lookup),
+            Cli::Run(_) => panic!("not create"),
+        }
+    }
+
+    fn ok(args: &[&str]) -> ContainerCreate {
+        run(args).expect("a body")
+    }
+
+    fn err(args: &[&str]) -> String {
+        run(args).expect_err("an error").to_string()
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults_are_what_docker_sends() {
+        let b = ok(&["busybox"]);
+        let c = &b.config;
+        assert_eq!(c.image, "busybox");
+        assert!(!c.attach_stdin && c.attach_stdout && c.attach_stderr);
+        assert!(!c.open_stdin && !c.stdin_once && !c.tty);
+        assert_eq!(c.cmd, None);
+        assert_eq!(c.entrypoint, None);
+        assert_eq!(c.volumes, Some(BTreeMap::new()));
+        assert_eq!(c.exposed_ports, None);
+        assert_eq!(c.healthcheck, None);
+        assert_eq!(c.stop_timeout, None);
+        let h = &b.host_config;
+        assert_eq!(h.restart_policy.name, "no");
+        assert_eq!(h.network_mode, "");
+        assert_eq!(h.port_bindings, Some(json!({})));
+        assert_eq!(h.dns, Some(vec![]));
+        assert_eq!(h.dns_search, Some(vec![]));
+        assert_eq!(h.dns_options, Some(vec![]));
+        assert_eq!(h.devices, Some(vec![]));
+        assert_eq!(h.ulimits, Some(vec![]));
+        assert_eq!(h.binds, None);
+        assert_eq!(h.mounts, None);
+        assert_eq!(h.init, None);
+        assert_eq!(h.memory_swappiness, Some(-1));
+        assert_eq!(h.pids_limit, Some(0));
+        assert_eq!(h.oom_kill_disable, Some(false));
+        assert_eq!(h.security_opt, None);
+        assert_eq!(b.networking_config, None);
+        // The JSON: a missing command is null, not [].
+        let v = serde_json::to_value(&b).expect("serialises");
+        assert_eq!(v["Cmd"], Value::Null);
+        assert_eq!(v["Image"], "busybox");
+        assert_eq!(v["HostConfig"]["RestartPolicy"]["Name"], "no");
+        assert!(v["HostConfig"].get("Tmpfs").is_none());
+    }
+
+    #[test]
+    fn flags_stop_at_the_image() {
+        let b = ok(&["-e", "A=1", "img", "-e", "B=2", "--", "ls", "-l"]);
+        assert_eq!(b.config.env, strings(&["A=1"]));
+        assert_eq!(
+            b.config.cmd,
+            Some(strings(&["-e", "B=2", "--", "ls", "-l"]))
+        );
+        let Cli::Run(r) = parse("run", &["-it", "--rm", "alpine", "sh", "-c", "echo hi"]) else {
+            panic!("run");
+        };
+        assert_eq!(r.image(), "alpine");
+        assert_eq!(r.command(), strings(&["sh", "-c", "echo hi"]).as_slice());
+        assert!(r.flags.interactive && r.flags.tty && r.flags.rm);
+        // `-h` is the host name, not help; `--help` after the image is the command's.
+        let b = ok(&["-h", "box", "img", "--help"]);
+        assert_eq!(b.config.hostname, "box");
+        assert_eq!(b.config.cmd, Some(strings(&["--help"])));
+        // Unknown flags before the image are refused, not taken for the image.
+        assert!(Cli::try_parse_from(["hafen", "run", "--bogus", "img"]).is_err());
+        // A repeated scalar flag: the last one wins, as with pflag.
+        assert_eq!(
+            ok(&["-w", "/a", "-w", "/b", "img"]).config.working_dir,
+            "/b"
+        );
+        // Negative numbers are values.
+        assert_eq!(
+            ok(&["--oom-score-adj", "-500", "img"])
+                .host_config
+                .oom_score_adj,
+            -500
+        );
+    }
+
+    #[test]
+    fn bool_flags_take_go_values() {
+        assert!(!ok(&["--rm=false", "img"]).host_config.auto_remove);
+        assert!(ok(&["--privileged=1", "img"]).host_config.privileged);
+        assert!(!ok(&["-i=false", "img"]).config.open_stdin);
+        assert!(Cli::try_parse_from(["hafen", "run", "--rm=yes", "img"]).is_err());
+        let Cli::Run(r) = parse("run", &["--sig-proxy=false", "img"]) else {
+            panic!("run")
+        };
+        assert!(!r.flags.sig_proxy());
+        let Cli::Run(r) = parse("run", &["img"]) else {
+            panic!("run")
+        };
+        assert!(r.flags.sig_proxy());
+        assert_eq!(r.flags.pull_policy(), "missing");
+        assert_eq!(ok(&["--init", "img"]).host_config.init, Some(true));
+        assert_eq!(ok(&["--init=false", "img"]).host_config.init, Some(false));
+    }
+
+    #[test]
+    fn attach_interactive_and_detach() {
+        let c = ok(&["-it", "img"]).config;
+        assert!(c.attach_stdin && c.attach_stdout && c.attach_stderr);
+        assert!(c.open_stdin && c.stdin_once && c.tty);
+        let c = ok(&["-a", "stdin", "img"]).config;
+        assert!(c.attach_stdin && !c.attach_stdout && !c.attach_stderr);
+        assert!(!c.open_stdin && !c.stdin_once);
+        let c = ok(&["-a", "STDOUT", "-a", "stderr", "img"]).config;
+        assert!(!c.attach_stdin && c.attach_stdout && c.attach_stderr);
+        // -i with -a stdout: stdin is attached too (docker does so).
+        let c = ok(&["-i", "-a", "stdout", "img"]).config;
+        assert!(c.attach_stdin && c.stdin_once);
+        let c = ok(&["-dit", "img"]).config;
+        assert!(!c.attach_stdin && !c.attach_stdout && !c.attach_stderr);
+        assert!(c.open_stdin && !c.stdin_once && c.tty);
+        assert_eq!(
+            err(&["-d", "-a", "stdout", "img"]),
+            "conflicting options: cannot specify both --attach and --detach"
+        );
+        assert_eq!(
+            err(&["-a", "ubuntu", "img"]),
+            r#"invalid argument "ubuntu" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR"#
+        );
+    }
+
+    #[test]
+    fn create_attaches_like_docker_create_and_refuses_run_flags() {
+        let c = create(&["img", "true"]).expect("a body").config;
+        assert!(c.attach_stdout && c.attach_stderr && !c.attach_stdin);
+        assert_eq!(
+            create(&["-d", "img"]).expect_err("refused").to_string(),
+            "unknown flag: --detach"
+        );
+        assert_eq!(
+            create(&["--sig-proxy=false", "img"])
+                .expect_err("refused")
+                .to_string(),
+            "unknown flag: --sig-proxy"
+        );
+        assert_eq!(
+            create(&["--detach-keys", "ctrl-a", "img"])
+                .expect_err("refused")
+                .to_string(),
+            "unknown flag: --detach-keys"
+        );
+    }
+
+    #[test]
+    fn pull_option() {
+        for p in ["always", "missing", "never"] {
+            assert!(run(&["--pull", p, "img"]).is_ok(), "{p}");
+        }
+        assert_eq!(
+            err(&["--pull", "sometimes", "img"]),
+            r#"invalid pull option: 'sometimes': must be one of "always", "missing" or "never""#
+        );
+    }
+
+    #[test]
+    fn env_from_flags() {
+        let b = ok(&[
+            "-e",
+            "A=1",
+            "-e",
+            "FROM_ENV",
+            "-e",
+            "UNSET",
+            "-e",
+            "EMPTY_ENV",
+            "-e",
+            "B=",
+            "-e",
+            "A=2",
+            "img",
+        ]);
+        // KEY alone: its value here, or a bare KEY (the daemon then unsets it).
+        assert_eq!(
+            b.config.env,
+            strings(&["A=2", "FROM_ENV=here", "UNSET", "EMPTY_ENV=", "B="])
+        );
+        assert_eq!(
+            err(&["-e", "=x", "img"]),
+            r#"invalid argument "=x" for "-e, --env" flag: invalid environment variable: =x"#
+        );
+        assert!(err(&["-e", "", "img"]).contains("invalid environment variable"));
+    }
+
+    #[test]
+    fn env_file_in_docker_format() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("env");
+        std::fs::write(
+            &f,
+            "\u{feff}# a comment\n\n  A=1\r\nFROM_ENV\nUNSET\nSPACES= kept \nQ=\"quoted\"\n   # indented comment\n",
+        )
+        .expect("write");
+        let path = f.to_str().expect("utf-8");
+        let b = ok(&["--env-file", path, "-e", "Z=9", "img"]);
+        assert_eq!(
+            b.config.env,
+            strings(&[
+                "A=1",
+                "FROM_ENV=here",
+                "SPACES= kept ",
+                "Q=\"quoted\"",
+                "Z=9"
+            ])
+        );
+
+        std::fs::write(&f, "OK=1\nBAD KEY=1\n").expect("write");
+        assert_eq!(
+            err(&["--env-file", path, "img"]),
+            format!("invalid env file ({path}): variable 'BAD KEY' contains whitespaces")
+        );
+        std::fs::write(&f, "=value\n").expect("write");
+        assert_eq!(
+            err(&["--env-file", path, "img"]),
+            format!("invalid env file ({path}): no variable name on line '=value'")
+        );
+        std::fs::write(&f, b"A=1\nB=\xff\n").expect("write");
+        assert_eq!(
+            err(&["--env-file", path, "img"]),
+            format!("invalid env file ({path}): invalid utf8 bytes at line 2: [66 61 255]")
+        );
+        let missing = dir.path().join("nope");
+        let missing = missing.to_str().expect("utf-8");
+        assert_eq!(
+            err(&["--env-file", missing, "img"]),
+            format!("open {missing}: no such file or directory")
+        );
+        let d = dir.path().to_str().expect("utf-8");
+        assert_eq!(
+            err(&["--env-file", d, "img"]),
+            format!("invalid env file ({d}): read {d}: is a directory")
+        );
+    }
+
+    #[test]
+    fn labels_and_label_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("labels");
+        std::fs::write(&f, "# c\na=1\nb=2\nFROM_ENV\n").expect("write");
+        let path = f.to_str().expect("utf-8");
+        let b = ok(&["--label-file", path, "-l", "b=3", "-l", "flag", "img"]);
+        let want: BTreeMap<String, String> = [("a", "1"), ("b", "3"), ("flag", "")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        // A key alone in a label file is left out (no lookup for labels).
+        assert_eq!(b.config.labels, want);
+        assert_eq!(
+            err(&["-l", "=x", "img"]),
+            r#"invalid argument "=x" for "-l, --label" flag: invalid label '=x': empty name"#
+        );
+        assert_eq!(
+            err(&["-l", "a b=1", "img"]),
+            r#"invalid argument "a b=1" for "-l, --label" flag: label 'a b' contains whitespaces"#
+        );
+    }
+
+    #[test]
+    fn command_and_entrypoint() {
+        let c = ok(&["--entrypoint", "", "img"]).config;
+        assert_eq!(c.entrypoint, Some(strings(&[""])));
+        let c = ok(&["--entrypoint=/bin/sh", "img", "-c", "x"]).config;
+        assert_eq!(c.entrypoint, Some(strings(&["/bin/sh"])));
+        assert_eq!(c.cmd, Some(strings(&["-c", "x"])));
+        let v = serde_json::to_value(ok(&["--entrypoint", "", "img"])).expect("json");
+        assert_eq!(v["Entrypoint"], json!([""]));
+    }
+
+    #[test]
+    fn plain_strings_pass_through() {
+        let b = ok(&[
+            "--name",
+            "n",
+            "-w",
+            "/work",
+            "-u",
+            "1000:1000",
+            "-h",
+            "host",
+            "--stop-signal",
+            "SIGINT",
+            "--stop-timeout",
+            "20",
+            "--cpuset-cpus",
+            "0-1",
+            "--cpuset-mems",
+            "0",
+            "--ipc",
+            "shareable",
+            "--cgroup-parent",
+            "/p",
+            "--runtime",
+            "runc",
+            "--cidfile",
+            "/tmp/cid",
+            "--read-only",
+            "--privileged",
+            "--cap-add",
+            "NET_ADMIN",
+            "--cap-drop",
+            "ALL",
+            "--group-add",
+            "audio",
+            "--volumes-from",
+            "other:ro",
+            "--dns-option",
+            "ndots:2",
+            "--dns-opt",
+            "rotate",
+            "--oom-kill-disable",
+            "-P",
+            "img",
+        ]);
+        let c = &b.config;
+        assert_eq!(c.working_dir, "/work");
+        assert_eq!(c.user, "1000:1000");
+        assert_eq!(c.hostname, "host");
+        assert_eq!(c.stop_signal.as_deref(), Some("SIGINT"));
+        assert_eq!(c.stop_timeout, Some(20));
+        let h = &b.host_config;
+        assert_eq!(h.cpuset_cpus, "0-1");
+        assert_eq!(h.cpuset_mems, "0");
+        assert_eq!(h.ipc_mode, "shareable");
+        assert_eq!(h.cgroup_parent, "/p");
+        assert_eq!(h.runtime, "runc");
+        assert_eq!(h.container_id_file, "/tmp/cid");
+        assert!(h.readonly_rootfs && h.privileged && h.publish_all_ports);
+        assert_eq!(h.oom_kill_disable, Some(true));
+        assert_eq!(h.cap_add, Some(strings(&["NET_ADMIN"])));
+        assert_eq!(h.cap_drop, Some(strings(&["ALL"])));
+        assert_eq!(h.group_add, Some(strings(&["audio"])));
+        assert_eq!(h.volumes_from, Some(strings(&["other:ro"])));
+        assert_eq!(h.dns_options, Some(strings(&["ndots:2", "rotate"])));
+        assert_eq!(
+            err(&["--stop-timeout", "soon", "img"]),
+            r#"invalid argument "soon" for "--stop-timeout" flag: strconv.ParseInt: parsing "soon": invalid syntax"#
+        );
+    }
+
+    #[test]
+    fn sizes_in_docker_units() {
+        let cases: [(&str, i64); 12] = [
+            ("512", 512),
+            ("512b", 512),
+            ("1k", 1024),
+            ("1K", 1024),
+            ("1kb", 1024),
+            ("1KiB", 1024),
+            ("64m", 64 << 20),
+            ("1.5g", 3 << 29),
+            ("2 MB", 2 << 20),
+            ("1t", 1 << 40),
+            ("1p", 1 << 50),
+            ("0", 0),
+        ];
+        for (s, want) in cases {
+            assert_eq!(ram_in_bytes(s), Ok(want), "{s}");
+        }
+        let bad: [(&str, &str); 9] = [
+            ("x", "invalid size: 'x'"),
+            ("", "invalid size: ''"),
+            ("1x", "invalid suffix: 'x'"),
+            ("1KBB", "invalid suffix: 'kbb'"),
+            ("1ibib", "invalid suffix: 'ibib'"),
+            ("1bb", "invalid suffix: 'bb'"),
+            ("-1", "invalid size: '-1'"),
+            (".", "strconv.ParseFloat: parsing \".\": invalid syntax"),
+            (
+                "1..2k",
+                "strconv.ParseFloat: parsing \"1..2\": invalid syntax",
+            ),
+        ];
+        for (s, want) in bad {
+            assert_eq!(ram_in_bytes(s), Err(want.to_string()), "{s}");
+        }
+        let h = ok(&[
+            "-m",
+            "512m",
+            "--memory-reservation",
+            "256m",
+            "--memory-swap",
+            "1g",
+            "--shm-size",
+            "128m",
+            "img",
+        ])
+        .host_config;
+        assert_eq!(h.memory, 512 << 20);
+        assert_eq!(h.memory_reservation, 256 << 20);
+        assert_eq!(h.memory_swap, 1 << 30);
+        assert_eq!(h.shm_size, 128 << 20);
+        assert_eq!(
+            ok(&["-m", "1g", "--memory-swap", "-1", "img"])
+                .host_config
+                .memory_swap,
+            -1
+        );
+        assert_eq!(
+            err(&["-m", "x", "img"]),
+            r#"invalid argument "x" for "-m, --memory" flag: invalid size: 'x'"#
+        );
+        assert_eq!(
+            err(&["--memory-swap", "-2", "img"]),
+            r#"invalid argument "-2" for "--memory-swap" flag: invalid size: '-2'"#
+        );
+        assert_eq!(
+            err(&["--shm-size", "a128m", "img"]),
+            r#"invalid argument "a128m" for "--shm-size" flag: strconv.ParseFloat: parsing "a128": invalid syntax"#
+        );
+        assert!(
+            err(&["--memory-reservation", "1q", "img"])
+                .starts_with(r#"invalid argument "1q" for "--memory-reservation" flag"#)
+        );
+    }
+
+    #[test]
+    fn memory_swap_against_memory() {
+        assert_eq!(
+            err(&["--memory-swap", "1g", "img"]),
+            "You should always set the Memory limit when using Memoryswap limit, see usage"
+        );
+        assert_eq!(
+            err(&["-m", "1g", "--memory-swap", "512m", "img"]),
+            "Minimum memoryswap limit should be larger than memory limit, see usage"
+        );
+        assert!(run(&["-m", "512m", "--memory-swap", "512m", "img"]).is_ok());
+        assert!(run(&["--memory-swap", "-1", "img"]).is_ok());
+    }
+
+    #[test]
+    fn cpus_are_exact_nano_cpus() {
+        let cases: [(&str, i64); 8] = [
+            ("1", 1_000_000_000),
+            ("1.5", 1_500_000_000),
+            ("0.001", 1_000_000),
+            (".5", 500_000_000),
+            ("1/4", 250_000_000),
+            ("2e-1", 200_000_000),
+            ("0.000000001", 1),
+            ("1000", 1_000_000_000_000),
+        ];
+        for (s, want) in cases {
+            assert_eq!(parse_cpus(s), Ok(want), "{s}");
+        }
+        assert_eq!(
+            parse_cpus("0.0000000001"),
+            Err("value is too precise".to_string())
+        );
+        assert_eq!(parse_cpus("1/3"), Err("value is too precise".to_string()));
+        for bad in ["abc", "", "1/0", "1.2.3", "e5", "1e", "--1", "0x1"] {
+            assert_eq!(
+                parse_cpus(bad),
+                Err(format!("failed to parse {bad} as a rational number")),
+                "{bad}"
+            );
+        }
+        assert!(parse_cpus("1e30").is_err());
+        assert!(parse_cpus("99999999999999999999999999999999999999999999").is_err());
+        assert_eq!(
+            ok(&["--cpus", "2.5", "img"]).host_config.nano_cpus,
+            2_500_000_000
+        );
+        assert_eq!(
+            err(&["--cpus", "x", "img"]),
+            r#"invalid argument "x" for "--cpus" flag: failed to parse x as a rational number"#
+        );
+    }
+
+    #[test]
+    fn ints_read_as_pflag_reads_them() {
+        assert_eq!(go_int("1024"), Ok(1024));
+        assert_eq!(go_int("0x10"), Ok(16));
+        assert_eq!(go_int("010"), Ok(8));
+        assert_eq!(go_int("0b11"), Ok(3));
+        assert_eq!(go_int("1_000"), Ok(1000));
+        assert_eq!(go_int("-1"), Ok(-1));
+        assert_eq!(go_int("+7"), Ok(7));
+        assert_eq!(go_int("-9223372036854775808"), Ok(i64::MIN));
+        for bad in ["", "x", "1_", "_1", "1__0", "08", "0x", "1.5", "-"] {
+            assert_eq!(
+                go_int(bad),
+                Err(format!(
+                    "strconv.ParseInt: parsing {}: invalid syntax",
+                    go_quote(bad)
+                )),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            go_int("9223372036854775808"),
+            Err(
+                "strconv.ParseInt: parsing \"9223372036854775808\": value out of range".to_string()
+            )
+        );
+        let h = ok(&[
+            "-c",
+            "512",
+            "--cpu-period",
+            "100000",
+            "--cpu-quota",
+            "-1",
+            "--pids-limit",
+            "-1",
+            "img",
+        ])
+        .host_config;
+        assert_eq!(h.cpu_shares, 512);
+        assert_eq!(h.cpu_period, 100_000);
+        assert_eq!(h.cpu_quota, -1);
+        assert_eq!(h.pids_limit, Some(-1));
+        assert_eq!(
+            err(&["--cpu-shares", "many", "img"]),
+            r#"invalid argument "many" for "-c, --cpu-shares" flag: strconv.ParseInt: parsing "many": invalid syntax"#
+        );
+        assert!(
+            err(&["--pids-limit", "1e3", "img"])
+                .starts_with(r#"invalid argument "1e3" for "--pids-limit" flag"#)
+        );
+    }
+
+    #[test]
+    fn durations_read_as_go_reads_them() {
+        let cases: [(&str, i64); 9] = [
+            ("0", 0),
+            ("1s", 1_000_000_000),
+            ("1m30s", 90_000_000_000),
+            ("1.5s", 1_500_000_000),
+            ("300ms", 300_000_000),
+            ("1\u{b5}s", 1_000),
+            ("2h", 7_200_000_000_000),
+            ("-1s", -1_000_000_000),
+            (".5m", 30_000_000_000),
+        ];
+        for (s, want) in cases {
+            assert_eq!(go_duration(s), Ok(want), "{s}");
+        }
+        assert_eq!(
+            go_duration("x"),
+            Err("time: invalid duration \"x\"".to_string())
+        );
+        assert_eq!(
+            go_duration(""),
+            Err("time: invalid duration \"\"".to_string())
+        );
+        assert_eq!(
+            go_duration("1"),
+            Err("time: missing unit in duration \"1\"".to_string())
+        );
+        assert_eq!(
+            go_duration("1x"),
+            Err("time: unknown unit \"x\" in duration \"1x\"".to_string())
+        );
+        assert_eq!(
+            go_duration("1s-1s"),
+            Err("time: unknown unit \"s-\" in duration \"1s-1s\"".to_string())
+        );
+        assert_eq!(
+            go_duration("-"),
+            Err("time: invalid duration \"-\"".to_string())
+        );
+        assert_eq!(
+            go_duration("9999999999h"),
+            Err("time: invalid duration \"9999999999h\"".to_string())
+        );
+    }
+
+    #[test]
+    fn healthcheck() {
+        let h = ok(&[
+            "--health-cmd",
+            "curl -f localhost",
+            "--health-interval",
+            "30s",
+            "--health-timeout",
+            "5s",
+            "--health-retries",
+            "3",
+            "--health-start-period",
+            "1m",
+            "--health-start-interval",
+            "2s",
+            "img",
+        ])
+        .config
+        .healthcheck
+        .expect("a healthcheck");
+        assert_eq!(h.test, Some(strings(&["CMD-SHELL", "curl -f localhost"])));
+        assert_eq!(h.interval, 30_000_000_000);
+        assert_eq!(h.timeout, 5_000_000_000);
+        assert_eq!(h.retries, 3);
+        assert_eq!(h.start_period, 60_000_000_000);
+        assert_eq!(h.start_interval, 2_000_000_000);
+        let h = ok(&["--no-healthcheck", "img"]).config.healthcheck;
+        assert_eq!(h.and_then(|h| h.test), Some(strings(&["NONE"])));
+        // Only an interval: the image's test stays (no Test sent).
+        let h = ok(&["--health-interval", "1s", "img"])
+            .config
+            .healthcheck
+            .expect("some");
+        assert_eq!(h.test, None);
+        assert_eq!(h.interval, 1_000_000_000);
+        assert_eq!(ok(&["--health-cmd", "", "img"]).config.healthcheck, None);
+        assert_eq!(
+            err(&["--no-healthcheck", "--health-cmd", "x", "img"]),
+            "--no-healthcheck conflicts with --health-* options"
+        );
+        assert_eq!(
+            err(&["--health-interval", "-1s", "img"]),
+            "--health-interval cannot be negative"
+        );
+        assert_eq!(
+            err(&["--health-retries", "-1", "img"]),
+            "--health-retries cannot be negative"
+        );
+        assert_eq!(
+            err(&["--health-timeout", "5", "img"]),
+            r#"invalid argument "5" for "--health-timeout" flag: time: missing unit in duration "5""#
+        );
+    }
+
+    #[test]
+    fn restart_policies() {
+        let p = ok(&["--restart", "on-failure:3", "img"])
+            .host_config
+            .restart_policy;
+        assert_eq!((p.name.as_str(), p.maximum_retry_count), ("on-failure", 3));
+        let p = ok(&["--restart", "on-failure", "img"])
+            .host_config
+            .restart_policy;
+        assert_eq!((p.name.as_str(), p.maximum_retry_count), ("on-failure", 0));
+        for name in ["always", "unless-stopped", "no"] {
+            assert_eq!(
+                ok(&["--restart", name, "img"])
+                    .host_config
+                    .restart_policy
+                    .name,
+                name
+            );
+        }
+        assert_eq!(
+            ok(&["--restart=", "img"]).host_config.restart_policy.name,
+            ""
+        );
+        assert_eq!(
+            err(&["--restart", "always:3", "img"]),
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+        );
+        assert_eq!(
+            err(&["--restart", "no:-1", "img"]),
+            "invalid restart policy: maximum retry count can only be used with 'on-failure' and cannot be negative"
+        );
+        assert_eq!(
+            err(&["--restart", "on-failure:-1", "img"]),
+            "invalid restart policy: maximum retry count cannot be negative"
+        );
+        assert_eq!(
+            err(&["--restart", ":1", "img"]),
+            "invalid restart policy format: no policy provided before colon"
+        );
+        assert_eq!(
+            err(&["--restart", "on-failure:x", "img"]),
+            "invalid restart policy format: maximum retry count must be an integer"
+        );
+        assert_eq!(
+            err(&["--restart", "always:2:3", "img"]),
+            "invalid restart policy format: maximum retry count must be an integer"
+        );
+        assert_eq!(
+            err(&["--restart", "sometimes", "img"]),
+            "invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+        );
+        assert_eq!(
+            err(&["--rm", "--restart", "always", "img"]),
+            "conflicting options: cannot specify both --restart and --rm"
+        );
+        assert!(
+            ok(&["--rm", "--restart", "no", "img"])
+                .host_config
+                .auto_remove
+        );
+    }
+
+    #[test]
+    fn ulimits() {
+        let u = ok(&[
+            "--ulimit",
+            "nproc=10",
+            "--ulimit",
+            "nofile=1024:2048",
+            "--ulimit",
+            "core=-1",
+            "--ulimit",
+            "nproc=20:30",
+            "img",
+        ])
+        .host_config
+        .ulimits
+        .expect("ulimits");
+        let got: Vec<(&str, i64, i64)> = u
+            .iter()
+            .map(|u| (u.name.as_str(), u.soft, u.hard))
+            .collect();
+        assert_eq!(
+            got,
+            [("core", -1, -1), ("nofile", 1024, 2048), ("nproc", 20, 30)]
+        );
+        let bad: [(&str, &str); 7] = [
+            ("nofile", "invalid ulimit argument: nofile"),
+            ("as=1", "invalid ulimit type: as"),
+            (
+                "nofile=a",
+                "strconv.ParseInt: parsing \"a\": invalid syntax",
+            ),
+            (
+                "nofile=1:b",
+                "strconv.ParseInt: parsing \"b\": invalid syntax",
+            ),
+            (
+                "nofile=2:1",
+                "ulimit soft limit must be less than or equal to hard limit: 2 > 1",
+            ),
+            (
+                "nofile=-1:5",
+                "ulimit soft limit must be less than or equal to hard limit: soft: -1 (unlimited), hard: 5",
+            ),
+            (
+                "nofile=1:2:3",
+                "too many limit value arguments - 1:2:3, can only have up to two, `soft[:hard]`",
+            ),
+        ];
+        for (v, reason) in bad {
+            assert_eq!(
+                err(&["--ulimit", v, "img"]),
+                format!("invalid argument \"{v}\" for \"--ulimit\" flag: {reason}")
+            );
+        }
+    }
+
+    #[test]
+    fn devices() {
+        let d = ok(&[
+            "--device",
+            "/dev/snd",
+            "--device",
+            "/dev/snd:rw",
+            "--device",
+            "/dev/a:/dev/b",
+            "--device",
+            "/dev/a:/dev/b:r",
+            "--device",
+            "/dev/x/../null",
+            "img",
+        ])
+        .host_config
+        .devices
+        .expect("devices");
+        let got: Vec<(&str, &str, &str)> = d
+            .iter()
+            .map(|d| {
+                (
+                    d.path_on_host.as_str(),
+                    d.path_in_container.as_str(),
+                    d.cgroup_permissions.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/dev/snd", "/dev/snd", "rwm"),
+                ("/dev/snd", "/dev/snd", "rw"),
+                ("/dev/a", "/dev/b", "rwm"),
+                ("/dev/a", "/dev/b", "r"),
+                ("/dev/null", "/dev/null", "rwm"),
+            ]
+        );
+        let bad: [(&str, &str); 6] = [
+            ("/dev/a:b", "b is not an absolute path"),
+            ("/a:/b:/c:/d", "bad format for path: /a:/b:/c:/d"),
+            (":/x", "bad format for path: :/x"),
+            ("/dev/a:/dev/b:x", "bad mode specified: x"),
+            ("/dev/a:rwmm", "rwmm is not an absolute path"),
+            ("dev", "dev is not an absolute path"),
+        ];
+        for (v, want) in bad {
+            assert_eq!(err(&["--device", v, "img"]), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn publish_and_expose() {
+        let b = ok(&[
+            "-p",
+            "8080:80",
+            "-p",
+            "127.0.0.1:9090:90/udp",
+            "-p",
+            "443",
+            "-p",
+            "[::1]:53:53/udp",
+            "-p",
+            "8000-8001:100-101",
+            "-p",
+            "7000-7010:70",
+            "-p",
+            "published=6000,target=60,protocol=sctp",
+            "-p",
+            "8081:80",
+            "--expose",
+            "3000-3001",
+            "--expose",
+            "80",
+            "img",
+        ]);
+        assert_eq!(
+            b.host_config.port_bindings,
+            Some(json!({
+                "100/tcp": [{"HostIp": "", "HostPort": "8000"}],
+                "101/tcp": [{"HostIp": "", "HostPort": "8001"}],
+                "443/tcp": [{"HostIp": "", "HostPort": ""}],
+                "53/udp": [{"HostIp": "::1", "HostPort": "53"}],
+                "60/sctp": [{"HostIp": "", "HostPort": "6000"}],
+                "70/tcp": [{"HostIp": "", "HostPort": "7000-7010"}],
+                "80/tcp": [{"HostIp": "", "HostPort": "8080"}, {"HostIp": "", "HostPort": "8081"}],
+                "90/udp": [{"HostIp": "127.0.0.1", "HostPort": "9090"}],
+            }))
+        );
+        let exposed: Vec<String> = b
+            .config
+            .exposed_ports
+            .expect("exposed")
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(
+            exposed,
+            strings(&[
+                "100/tcp", "101/tcp", "3000/tcp", "3001/tcp", "443/tcp", "53/udp", "60/sctp",
+                "70/tcp", "80/tcp", "90/udp"
+            ])
+        );
+        let bad: [(&str, &str); 8] = [
+            ("80/xyz", "invalid proto: xyz"),
+            ("a:80", "invalid hostPort: a"),
+            ("1.2.3:80:80", "invalid IP address: 1.2.3"),
+            // nat finds no protocol before it finds no port.
+            ("8080:", "invalid proto: "),
+            ("8080:x", "invalid containerPort: x"),
+            ("70000", "invalid containerPort: 70000"),
+            (
+                "80-82:90-91",
+                "invalid ranges specified for container and host Ports: 90-91 and 80-82",
+            ),
+            (
+                "published=1,bad",
+                "invalid publish opts format (should be name=value but got 'bad')",
+            ),
+        ];
+        for (v, want) in bad {
+            assert_eq!(err(&["-p", v, "img"]), want, "{v}");
+        }
+        assert!(err(&["-p", "[::1:80:80", "img"]).starts_with("invalid IP address [::1"));
+        let bad_expose: [(&str, &str); 5] = [
+            (":", "invalid port format for --expose: :"),
+            ("8080:9090", "invalid port format for --expose: 8080:9090"),
+            (
+                "/tcp",
+                "invalid range format for --expose: /tcp, error: empty string specified for ports",
+            ),
+            (
+                "NaN/tcp",
+                "invalid range format for --expose: NaN/tcp, error: strconv.ParseUint: parsing \"NaN\": invalid syntax",
+            ),
+            (
+                "1234567890-8080/tcp",
+                "invalid range format for --expose: 1234567890-8080/tcp, error: strconv.ParseUint: parsing \"1234567890\": value out of range",
+            ),
+        ];
+        for (v, want) in bad_expose {
+            assert_eq!(err(&["--expose", v, "img"]), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn volumes_binds_and_anonymous() {
+        let cwd = std::env::current_dir().expect("cwd");
+        let b = ok(&[
+            "-v",
+            "/host:/ctr:ro",
+            "-v",
+            "named:/data",
+            "-v",
+            "/anon",
+            "-v",
+            "./rel:/rel",
+            "-v",
+            "/host:/ctr:ro",
+            "-v",
+            "~/x:/y",
+            "-v",
+            "a:/drive",
+            "img",
+        ]);
+        assert_eq!(
+            b.host_config.binds,
+            Some(vec![
+                "/host:/ctr:ro".to_string(),
+                "named:/data".to_string(),
+                format!("{}/rel:/rel", cwd.display()),
+                "~/x:/y".to_string(),
+            ])
+        );
+        let vols: Vec<String> = b.config.volumes.expect("volumes").into_keys().collect();
+        // `a:/drive` reads as a Windows drive path, an anonymous volume: as docker.
+        assert_eq!(vols, strings(&["/anon", "a:/drive"]));
+        assert_eq!(err(&["-v", "", "img"]), "invalid empty volume spec");
+        assert_eq!(
+            err(&["-v", "/a::/b", "img"]),
+            "invalid spec: /a::/b: empty section between colons"
+        );
+        assert_eq!(
+            err(&["-v", "/a:/b:ro:x", "img"]),
+            "invalid spec: /a:/b:ro:x: too many colons"
+        );
+        assert_eq!(
+            parse_volume_spec("c:/x:/y").expect("parses"),
+            VolumeSpec {
+                source: "c:/x".to_string(),
+                target: "/y".to_string(),
+                bind: true
+            }
+        );
+        assert_eq!(
+            parse_volume_spec("vol:/d:nocopy").expect("parses"),
+            VolumeSpec {
+                source: "vol".to_string(),
+                target: "/d".to_string(),
+                bind: false
+            }
+        );
+    }
+
+    #[test]
+    fn tmpfs_and_sysctls() {
+        let h = ok(&[
+            "--tmpfs",
+            "/run",
+            "--tmpfs",
+            "/tmp:rw,size=64m",
+            "--sysctl",
+            "net.ipv4.ip_forward=1",
+            "--sysctl",
+            "kernel.shmmax=1",
+            "img",
+        ])
+        .host_config;
+        let tmpfs = h.tmpfs.expect("tmpfs");
+        assert_eq!(tmpfs.get("/run").map(String::as_str), Some(""));
+        assert_eq!(tmpfs.get("/tmp").map(String::as_str), Some("rw,size=64m"));
+        let sysctls = h.sysctls.expect("sysctls");
+        assert_eq!(
+            sysctls.get("net.ipv4.ip_forward").map(String::as_str),
+            Some("1")
+        );
+        assert_eq!(sysctls.len(), 2);
+        for bad in ["kernel.pid_max=1", "net.core", "=1"] {
+            assert_eq!(
+                err(&["--sysctl", bad, "img"]),
+                format!(
+                    "invalid argument \"{bad}\" for \"--sysctl\" flag: sysctl '{bad}' is not allowed"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn mounts_in_docker_csv() {
+        let cwd = std::env::current_dir().expect("cwd");
+        let m = ok(&[
+            "--mount",
+            "type=bind,source=/a,target=/b,readonly,bind-propagation=rshared",
+            "--mount",
+            "type=volume,src=vol,dst=/data,volume-nocopy,volume-opt=o=size=1g,volume-label=k=v,volume-subpath=sub,volume-driver=local",
+            "--mount",
+            "type=tmpfs,destination=/t,tmpfs-size=64m,tmpfs-mode=1770",
+            "--mount",
+            "target=/anon",
+            "--mount",
+            "type=bind,src=./here,\"target=/with,comma\",ro=false",
+            "--mount",
+            "type=image,src=img,target=/i,image-subpath=usr",
+            "img",
+        ])
+        .host_config
+        .mounts
+        .expect("mounts");
+        let v = serde_json::to_value(&m).expect("json");
+        assert_eq!(
+            v,
+            json!([
+                {"Target": "/b", "Source": "/a", "Type": "bind", "ReadOnly": true,
+                 "BindOptions": {"Propagation": "rshared"}},
+                {"Target": "/data", "Source": "vol", "Type": "volume",
+                 "VolumeOptions": {"NoCopy": true, "Labels": {"k": "v"}, "Subpath": "sub",
+                   "DriverConfig": {"Name": "local", "Options": {"o": "size=1g"}}}},
+                {"Target": "/t", "Type": "tmpfs",
+                 "TmpfsOptions": {"SizeBytes": 67108864, "Mode": 1016}},
+                {"Target": "/anon", "Type": "volume"},
+                {"Target": "/with,comma", "Source": format!("{}/here", cwd.display()), "Type": "bind"},
+                {"Target": "/i", "Source": "img", "Type": "image", "ImageOptions": {"Subpath": "usr"}},
+            ])
+        );
+        let bad: [(&str, &str); 13] = [
+            ("type=bind,src=/a", "target is required"),
+            ("type=,target=/x", "type is required"),
+            (
+                "type=tmpfs,target=/x,volume-nocopy",
+                "cannot mix 'volume-*' options with mount type 'tmpfs'",
+            ),
+            (
+                "type=volume,target=/x,bind-propagation=shared",
+                "cannot mix 'bind-*' options with mount type 'volume'",
+            ),
+            (
+                "target=/x,tmpfs-size=1m",
+                "cannot mix 'tmpfs-*' options with mount type 'volume'",
+            ),
+            (
+                "target=/x,foo",
+                "invalid field 'foo' must be a key=value pair",
+            ),
+            ("target=/x,bar=1", "unexpected key 'bar' in 'bar=1'"),
+            ("target=/x,RO=maybe", "invalid value for ro: maybe"),
+            (
+                "type=tmpfs,target=/x,tmpfs-size=big",
+                "invalid value for tmpfs-size: big",
+            ),
+            (
+                "type=tmpfs,target=/x,tmpfs-mode=789",
+                "invalid value for tmpfs-mode: 789",
+            ),
+            (
+                "type=bind,src=/a,target=/x,bind-recursive=readonly",
+                "option 'bind-recursive=readonly' requires 'readonly' to be specified in conjunction",
+            ),
+            (
+                "target=/x\"y",
+                "parse error on line 1, column 10: bare \" in non-quoted field",
+            ),
+            ("", "EOF"),
+        ];
+        for (v, reason) in bad {
+            assert_eq!(
+                err(&["--mount", v, "img"]),
+                format!(
+                    "invalid argument {} for \"--mount\" flag: {reason}",
+                    go_quote(v)
+                ),
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn csv_records() {
+        assert_eq!(csv_record("a,b,c"), Ok(strings(&["a", "b", "c"])));
+        assert_eq!(csv_record("a,,"), Ok(strings(&["a", "", ""])));
+        assert_eq!(
+            csv_record("\"a,b\",\"c\"\"d\""),
+            Ok(strings(&["a,b", "c\"d"]))
+        );
+        assert_eq!(csv_record("\n\na,b\nc,d"), Ok(strings(&["a", "b"])));
+        assert_eq!(csv_record("\"a\nb\",c"), Ok(strings(&["a\nb", "c"])));
+        assert_eq!(
+            csv_record("\"ab\"c"),
+            Err(
+                "parse error on line 1, column 4: extraneous or missing \" in quoted-field"
+                    .to_string()
+            )
+        );
+        assert!(csv_record("\"open").is_err());
+        assert_eq!(csv_record(""), Err("EOF".to_string()));
+    }
+
+    #[test]
+    fn dns_hosts_and_networks() {
+        let h = ok(&[
+            "--dns",
+            "8.8.8.8",
+            "--dns",
+            " ::ffff:1.2.3.4 ",
+            "--dns",
+            "0:0::1",
+            "--dns-search",
+            "example.com.",
+            "--dns-search",
+            ".",
+            "--add-host",
+            "db:10.0.0.2",
+            "--add-host",
+            "v6=[::1]",
+            "--add-host",
+            "gw:host-gateway",
+            "--net",
+            "host",
+            "img",
+        ])
+        .host_config;
+        assert_eq!(h.dns, Some(strings(&["8.8.8.8", "1.2.3.4", "::1"])));
+        assert_eq!(h.dns_search, Some(strings(&["example.com", "."])));
+        assert_eq!(
+            h.extra_hosts,
+            Some(strings(&["db:10.0.0.2", "v6:::1", "gw:host-gateway"]))
+        );
+        assert_eq!(h.network_mode, "host");
+        assert_eq!(
+            err(&["--dns", "1.2.3", "img"]),
+            r#"invalid argument "1.2.3" for "--dns" flag: IP address is not correctly formatted: 1.2.3"#
+        );
+        assert_eq!(
+            err(&["--dns-search", "-bad-", "img"]),
+            r#"invalid argument "-bad-" for "--dns-search" flag: -bad- is not a valid domain"#
+        );
+        assert!(err(&["--dns-search", "123", "img"]).ends_with("123 is not a valid domain"));
+        assert_eq!(
+            err(&["--add-host", "nohost", "img"]),
+            r#"invalid argument "nohost" for "--add-host" flag: bad format for add-host: "nohost""#
+        );
+        assert_eq!(
+            err(&["--add-host", "h:notanip", "img"]),
+            r#"invalid argument "h:notanip" for "--add-host" flag: invalid IP address in add-host: "notanip""#
+        );
+        let b = ok(&["--network", "a", "--network", "b", "img"]);
+        assert_eq!(b.host_config.network_mode, "a");
+        assert_eq!(
+            b.networking_config,
+            Some(json!({"EndpointsConfig": {"a": {}, "b": {}}}))
+        );
+        assert_eq!(
+            err(&["--network", "a", "--network", "a", "img"]),
+            r#"network "a" is specified multiple times"#
+        );
+        assert_eq!(
+            err(&["--network", "host", "--network", "mine", "img"]),
+            "conflicting options: cannot attach both user-defined and non-user-defined network-modes"
+        );
+    }
+
+    #[test]
+    fn namespace_modes() {
+        let h = ok(&[
+            "--pid",
+            "container:db",
+            "--uts",
+            "host",
+            "--userns",
+            "host",
+            "--cgroupns",
+            "private",
+            "img",
+        ])
+        .host_config;
+        assert_eq!(h.pid_mode, "container:db");
+        assert_eq!(h.uts_mode, "host");
+        assert_eq!(h.userns_mode, "host");
+        assert_eq!(h.cgroupns_mode, "private");
+        assert_eq!(
+            err(&["--pid", "container:", "img"]),
+            "--pid: invalid PID mode"
+        );
+        assert_eq!(err(&["--pid", "private", "img"]), "--pid: invalid PID mode");
+        assert_eq!(err(&["--uts", "private", "img"]), "--uts: invalid UTS mode");
+        assert_eq!(
+            err(&["--userns", "keep-id", "img"]),
+            "--userns: invalid USER mode"
+        );
+        assert_eq!(
+            err(&["--cgroupns", "yes", "img"]),
+            "--cgroupns: invalid CGROUP mode"
+        );
+    }
+
+    #[test]
+    fn logging() {
+        let l = ok(&[
+            "--log-driver",
+            "json-file",
+            "--log-opt",
+            "max-size=10m",
+            "--log-opt",
+            "max-file=3",
+            "img",
+        ])
+        .host_config
+        .log_config;
+        assert_eq!(l.kind, "json-file");
+        assert_eq!(l.config.get("max-size").map(String::as_str), Some("10m"));
+        assert_eq!(l.config.len(), 2);
+        assert_eq!(
+            err(&["--log-driver", "none", "--log-opt", "a=b", "img"]),
+            "invalid logging opts for driver none"
+        );
+    }
+
+    #[test]
+    fn security_options() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("profile.json");
+        std::fs::write(
+            &f,
+            "{\n  \"defaultAction\": \"SCMP_ACT_ERRNO\",\n  \"names\": [ \"a b\", \"c\\\"d\" ],\n  \"n\": 1.50\n}\n",
+        )
+        .expect("write");
+        let path = f.to_str().expect("utf-8");
+        let seccomp = format!("seccomp={path}");
+        let h = ok(&[
+            "--security-opt",
+            &seccomp,
+            "--security-opt",
+            "seccomp=unconfined",
+            "--security-opt",
+            "no-new-privileges",
+            "--security-opt",
+            "label:disable",
+            "--security-opt",
+            "systempaths=unconfined",
+            "img",
+        ])
+        .host_config;
+        assert_eq!(
+            h.security_opt,
+            Some(strings(&[
+                r#"seccomp={"defaultAction":"SCMP_ACT_ERRNO","names":["a b","c\"d"],"n":1.50}"#,
+                "seccomp=unconfined",
+                "no-new-privileges",
+                "label:disable",
+            ]))
+        );
+        assert_eq!(h.masked_paths, Some(vec![]));
+        assert_eq!(h.readonly_paths, Some(vec![]));
+        assert_eq!(
+            err(&["--security-opt", "apparmor", "img"]),
+            r#"Invalid --security-opt: "apparmor""#
+        );
+        assert_eq!(
+            err(&["--security-opt", "apparmor=", "img"]),
+            r#"Invalid --security-opt: "apparmor=""#
+        );
+        let missing = dir.path().join("nope.json");
+        let missing = missing.to_str().expect("utf-8");
+        assert_eq!(
+            err(&["--security-opt", &format!("seccomp={missing}"), "img"]),
+            format!(
+                "opening seccomp profile ({missing}) failed: open {missing}: no such file or directory"
+            )
+        );
+        std::fs::write(&f, "{not json").expect("write");
+        assert!(
+            err(&["--security-opt", &seccomp, "img"]).starts_with(&format!(
+                "compacting json for seccomp profile ({path}) failed: "
+            ))
+        );
+    }
+
+    #[test]
+    fn go_quoting() {
+        assert_eq!(go_quote("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\x01""#);
+        assert_eq!(go_quote("ü"), "\"ü\"");
+    }
+
+    #[test]
+    fn path_cleaning() {
+        for (p, want) in [
+            ("", "."),
+            ("/", "/"),
+            ("/a/../..", "/"),
+            ("a/../..", ".."),
+            ("./a//b/./c/", "a/b/c"),
+            ("/dev/x/../null", "/dev/null"),
+        ] {
+            assert_eq!(clean_path(p), want, "{p}");
+        }
+    }
+
+    /// Odd input for every parser gives an error or a value, never a panic.
+    #[test]
+    fn odd_input_never_panics() {
+        let odd = [
+            "",
+            ":",
+            "::",
+            ":::",
+            "=",
+            "==",
+            ",",
+            "\"",
+            "\"\"",
+            "-",
+            "--",
+            ".",
+            "..",
+            "/",
+            "\0",
+            "ü",
+            "üü:ü",
+            "[",
+            "]",
+            "[]",
+            "[::1",
+            "1-",
+            "-1",
+            "0x",
+            "1e",
+            "e",
+            "/",
+            "a/b/c",
+            "9999999999999999999999999",
+            "-9999999999999999999999",
+            "1.",
+            ".1",
+            "1/",
+            "/1",
+            "\u{feff}",
+            "a=b=c",
+            "a:b:c:d:e",
+            "type=bind,\"",
+            "\n",
+            "\r\n",
+            "1ü",
+            "ü1",
+            "1 ",
+            " 1",
+            "1 k",
+            "0b",
+            "0o8",
+            "1_",
+            "µs",
+            "1µ",
+            ".s",
+            "1.s",
+            "+",
+            "+-1",
+        ];
+        for s in odd {
+            let _ = ram_in_bytes(s);
+            let _ = parse_cpus(s);
+            let _ = go_int(s);
+            let _ = go_uint10(s, 16);
+            let _ = go_duration(s);
+            let _ = go_float(s);
+            let _ = parse_ulimit(s);
+            let _ = validate_ip(s);
+            let _ = validate_dns_search(s);
+            let _ = validate_extra_host(s);
+            let _ = validate_sysctl(s);
+            let _ = validate_label(s);
+            let _ = csv_record(s);
+            let _ = parse_mount(s);
+            let _ = parse_volume_spec(s);
+            let _ = parse_publish(&[s.to_string()]);
+            let _ = parse_port_spec(s);
+            let _ = expose(s, &mut Vec::new());
+            let _ = parse_device(s);
+            let _ = parse_restart(s);
+            let _ = parse_kv(s.as_bytes(), Some(&lookup));
+            let _ = compact_json(s.as_bytes());
+            let _ = clean_path(s);
+            let _ = go_quote(s);
+            for flag in [
+                "-a",
+                "-e",
+                "-l",
+                "-m",
+                "--memory-swap",
+                "--cpus",
+                "-c",
+                "--ulimit",
+                "--restart",
+                "--health-interval",
+                "--health-retries",
+                "--device",
+                "--tmpfs",
+                "-v",
+                "--mount",
+                "-p",
+                "--expose",
+                "--add-host",
+                "--dns",
+                "--dns-search",
+                "--sysctl",
+                "--pid",
+                "--security-opt",
+                "--network",
+                "--stop-timeout",
+                "--shm-size",
+            ] {
+                let _ = run(&[flag, s, "img"]);
+            }
+        }
+    }
+}
