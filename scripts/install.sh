@@ -5,7 +5,8 @@
 # image busybox:latest (the daemon starts on demand and keeps running).
 #
 # Usage (as root): scripts/install.sh [PREFIX]     (PREFIX default: /usr/local)
-# Installs PREFIX/bin/hafen and the PREFIX/bin/hafen-runc link.
+# Installs PREFIX/bin/hafen, the PREFIX/bin/hafen-runc link and
+# PREFIX/bin/hafen-shim (the per-container supervisor).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PREFIX=${1:-/usr/local}
@@ -44,11 +45,16 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 # relocations (a static-pie relocates itself; RELR makes that cheap).
 RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" \
   cargo build --release --locked -p hafen --target "$host"
+# The per-container shim: static and not position-independent, so that
+# its pages need no relocation and a thousand shims share them.
+RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
+  cargo build --release --locked -p hafen-shim --target "$host" --target-dir target/shim
 install -D -m 0755 "target/$host/release/hafen" "$PREFIX/bin/hafen"
+install -D -m 0755 "target/shim/$host/release/hafen-shim" "$PREFIX/bin/hafen-shim"
 # A hard link, not a symlink: tools that resolve symlinks (readlink -f)
 # would otherwise call "hafen" and lose the runtime command line.
 ln -f "$PREFIX/bin/hafen" "$PREFIX/bin/hafen-runc"
-echo "installed $PREFIX/bin/hafen and $PREFIX/bin/hafen-runc"
+echo "installed $PREFIX/bin/hafen, $PREFIX/bin/hafen-runc and $PREFIX/bin/hafen-shim"
 
 echo "== a first container (busybox from busybox-static, no registry)"
 rm -rf "$DEMO"
@@ -65,6 +71,10 @@ chmod 1777 "$DEMO/rootfs/tmp"
 sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"sh", "-c", "echo hello from a hafen container: $(hostname), pid $$, $(id)"/' "$DEMO/config.json"
 "$PREFIX/bin/hafen" runtime run --bundle "$DEMO" "hafen-demo-$$"
 echo "== a first image (the same root filesystem, imported through the daemon, which starts on demand)"
+# A daemon of an earlier install would answer with its old code.
+"$PREFIX/bin/hafen" daemon stop >/dev/null 2>&1 || true
 tar -C "$DEMO/rootfs" --numeric-owner -cf - . | "$PREFIX/bin/hafen" import -c 'CMD ["sh"]' - busybox:latest
 "$PREFIX/bin/hafen" images busybox
-echo "== done: try '$PREFIX/bin/hafen runtime run --bundle $DEMO demo', 'hafen images' or see README.md"
+echo "== a first container from it, through the daemon"
+"$PREFIX/bin/hafen" run --rm busybox sh -c 'echo hello from a hafen container: $(hostname), pid $$'
+echo "== done: try 'hafen run -it busybox sh', 'hafen ps -a', 'hafen images' or see README.md"

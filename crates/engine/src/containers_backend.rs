@@ -788,10 +788,14 @@ impl ContainerBackend for Engine {
 
     fn container_changes(&self, id: &str) -> Result<Vec<ChangeItem>, ApiError> {
         let ctr = self.find(id)?;
-        let snapshot = ctr.rec().snapshot.clone();
-        let (upper, lowers) = self.snapshot_layers(&snapshot)?;
-        crate::containers::archive::changes(&upper, &lowers)
-            .map_err(|e| ApiError::internal(e.to_string()))
+        let rec = ctr.rec().clone();
+        let (upper, lowers) = self.snapshot_layers(&rec.snapshot)?;
+        crate::containers::archive::changes_except(
+            &upper,
+            &lowers,
+            &crate::containers::files::runtime_made(&rec),
+        )
+        .map_err(|e| ApiError::internal(e.to_string()))
     }
 
     fn container_export(&self, id: &str, out: &mut dyn Write) -> Result<(), ApiError> {

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use client::{containers, create_flags, images, system, volumes};
+use client::{containers, containers_more, create_flags, images, system, volumes};
 
 /// hafen: build, ship, run and orchestrate containers.
 #[derive(Debug, Parser)]
@@ -59,6 +59,24 @@ enum Command {
     Unpause(containers::NamesArgs),
     /// Return low-level information on containers or images.
     Inspect(containers::InspectArgs),
+    /// Display the running processes of a container.
+    Top(containers_more::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(containers_more::StatsArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(containers_more::CpArgs),
+    /// Create a new image from a container's changes.
+    Commit(containers_more::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(containers_more::DiffArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(containers_more::ExportArgs),
+    /// Rename a container.
+    Rename(containers_more::RenameArgs),
+    /// List port mappings or a specific mapping for the container.
+    Port(containers_more::PortArgs),
+    /// Update configuration of one or more containers.
+    Update(containers_more::UpdateArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -153,6 +171,26 @@ enum ContainerCommand {
     Unpause(containers::NamesArgs),
     /// Display detailed information on containers.
     Inspect(containers::InspectArgs),
+    /// Display the running processes of a container.
+    Top(containers_more::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(containers_more::StatsArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(containers_more::CpArgs),
+    /// Create a new image from a container's changes.
+    Commit(containers_more::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(containers_more::DiffArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(containers_more::ExportArgs),
+    /// Rename a container.
+    Rename(containers_more::RenameArgs),
+    /// List port mappings or a specific mapping for the container.
+    Port(containers_more::PortArgs),
+    /// Update configuration of one or more containers.
+    Update(containers_more::UpdateArgs),
+    /// Remove all stopped containers.
+    Prune(containers_more::PruneArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,6 +278,32 @@ fn main() -> ExitCode {
         }
         Command::Inspect(a) => containers::inspect(g, a, true),
         Command::Container(ContainerCommand::Inspect(a)) => containers::inspect(g, a, false),
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => {
+            containers_more::top(g, a)
+        }
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
+            containers_more::stats(g, a)
+        }
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => containers_more::cp(g, a),
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+            containers_more::commit(g, a)
+        }
+        Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => {
+            containers_more::diff(g, a)
+        }
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
+            containers_more::export(g, a)
+        }
+        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
+            containers_more::rename(g, a)
+        }
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => {
+            containers_more::port(g, a)
+        }
+        Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
+            containers_more::update(g, a)
+        }
+        Command::Container(ContainerCommand::Prune(a)) => containers_more::prune(g, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::images(g, a),
         Command::Image(ImageCommand::Inspect(a)) => images::inspect(g, a),
         Command::History(a) | Command::Image(ImageCommand::History(a)) => images::history(g, a),

@@ -364,6 +364,21 @@ pub fn read_signalfd(fd: BorrowedFd<'_>) -> io::Result<i32> {
     Ok(u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32)
 }
 
+/// Takes ownership of an fd this process inherited across `execve` under
+/// a number its caller passed along (after checking that it is open).
+pub fn inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    check_fd_open(fd)?;
+    rustix::io::fcntl_setfd(
+        // SAFETY: the fd is open (checked above) and borrowed only for
+        // this call.
+        unsafe { BorrowedFd::borrow_raw(fd) },
+        rustix::io::FdFlags::CLOEXEC,
+    )?;
+    // SAFETY: the fd is open, and the protocol that passed its number says
+    // nothing else in this process owns it: it is taken exactly once.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Gives the heap's free memory back to the kernel (glibc keeps it
 /// otherwise): for long-lived small processes after a big set-up.
 pub fn release_free_memory() {

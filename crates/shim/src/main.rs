@@ -20,6 +20,11 @@ fn main() -> ExitCode {
     }
     // Started from a protected fd (`/proc/self/fd/N`): the name `ps` shows.
     let _ = rustix::thread::set_name(c"hafen-shim");
+    if let (Some(flag), Some(json)) = (args.next(), args.next()) {
+        if flag == hafen_shim::server::SERVE_ARG {
+            return code(hafen_shim::server::serve_handed_over(&json));
+        }
+    }
     let mut input = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut input) {
         eprintln!("hafen-shim: cannot read the configuration: {e}");

@@ -291,33 +291,149 @@ pub fn run(config: ShimConfig, mut ready: std::fs::File) -> i32 {
         }
         None => (io.input, io.outputs),
     };
-    let main = Proc {
-        exec_id: None,
-        pidfd: Some(created.pidfd),
-        tty: config.tty,
-        input,
-        pending: Vec::new(),
-        close_input: false,
-        outputs,
-        clients: Vec::new(),
-        stdin_once: config.stdin_once,
-        exit: None,
-    };
-    // Creating took far more memory than serving needs: give it back.
-    hafen_runtime::sys::release_free_memory();
     let line = serde_json::to_string(&Ready::Created { pid }).unwrap_or_default();
     let _ = writeln!(ready, "{line}");
     drop(ready);
-    let mut shim = Shim {
-        rt,
+    drop(log);
+    // Creating took far more memory than serving needs: serve from a fresh
+    // image of the shim that inherits only the fds it needs.
+    let handover = Handover {
         config,
-        log,
-        listener,
-        procs: vec![main],
-        conns: Vec::new(),
-        null,
+        listener: listener.into(),
+        pidfd: created.pidfd,
+        input,
+        outputs: outputs.into_iter().flatten().collect(),
     };
-    shim.serve()
+    handover.exec()
+}
+
+/// What the setup passes to the serving shim across `execve`: fd numbers
+/// and the configuration, as one JSON argument.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HandoverArgs {
+    config: ShimConfig,
+    listener: i32,
+    pidfd: i32,
+    input: Option<i32>,
+    outputs: Vec<(i32, u8)>,
+}
+
+struct Handover {
+    config: ShimConfig,
+    listener: OwnedFd,
+    pidfd: OwnedFd,
+    input: Option<OwnedFd>,
+    outputs: Vec<(OwnedFd, u8)>,
+}
+
+/// The argument that makes `hafen-shim` serve a handed-over container.
+pub const SERVE_ARG: &str = "--serve";
+
+impl Handover {
+    /// Re-executes the shim to serve; if that fails, serves here.
+    fn exec(self) -> i32 {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let inherit = |fd: &OwnedFd| {
+            let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty());
+            fd.as_raw_fd()
+        };
+        let args = HandoverArgs {
+            config: self.config.clone(),
+            listener: inherit(&self.listener),
+            pidfd: inherit(&self.pidfd),
+            input: self.input.as_ref().map(inherit),
+            outputs: self
+                .outputs
+                .iter()
+                .map(|(fd, s)| (inherit(fd), *s))
+                .collect(),
+        };
+        if let Ok(json) = serde_json::to_string(&args) {
+            let err = std::process::Command::new("/proc/self/exe")
+                .arg0("hafen-shim")
+                .arg(SERVE_ARG)
+                .arg(json)
+                .exec();
+            eprintln!("hafen-shim: cannot re-execute ({err}); serving in place");
+        }
+        for fd in [&self.listener, &self.pidfd] {
+            let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
+        }
+        hafen_runtime::sys::release_free_memory();
+        self.serve()
+    }
+
+    fn serve(self) -> i32 {
+        let null =
+            match rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    eprintln!("hafen-shim: cannot open /dev/null: {e}");
+                    return 1;
+                }
+            };
+        let log = LogOptions::from_opts(&self.config.log_opts)
+            .and_then(|o| LogWriter::open(&self.config.log_path, o))
+            .map_err(|e| eprintln!("hafen-shim: cannot open the log: {e}"))
+            .ok();
+        let main = Proc {
+            exec_id: None,
+            pidfd: Some(self.pidfd),
+            tty: self.config.tty,
+            input: self.input,
+            pending: Vec::new(),
+            close_input: false,
+            outputs: self.outputs.into_iter().map(Some).collect(),
+            clients: Vec::new(),
+            stdin_once: self.config.stdin_once,
+            exit: None,
+        };
+        let listener = UnixListener::from(self.listener);
+        let _ = listener.set_nonblocking(true);
+        let mut shim = Shim {
+            rt: Runtime::new(&self.config.runtime_root),
+            config: self.config,
+            log,
+            listener,
+            procs: vec![main],
+            conns: Vec::new(),
+            null,
+        };
+        shim.serve()
+    }
+}
+
+/// Serves a container handed over by [`run`] (the `--serve` argument).
+pub fn serve_handed_over(json: &str) -> i32 {
+    let args: HandoverArgs = match serde_json::from_str(json) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("hafen-shim: bad hand-over: {e}");
+            return 2;
+        }
+    };
+    let take = |fd: i32| hafen_runtime::sys::inherited_fd(fd);
+    let taken = (|| -> std::io::Result<Handover> {
+        Ok(Handover {
+            listener: take(args.listener)?,
+            pidfd: take(args.pidfd)?,
+            input: args.input.map(take).transpose()?,
+            outputs: args
+                .outputs
+                .iter()
+                .map(|(fd, s)| take(*fd).map(|fd| (fd, *s)))
+                .collect::<std::io::Result<_>>()?,
+            config: args.config,
+        })
+    })();
+    match taken {
+        Ok(h) => h.serve(),
+        Err(e) => {
+            eprintln!("hafen-shim: the handed-over fds: {e}");
+            2
+        }
+    }
 }
 
 /// What poll found ready.
@@ -332,7 +448,7 @@ enum Token {
 
 impl Shim {
     fn serve(&mut self) -> i32 {
-        let mut buf = vec![0u8; 16 * 1024];
+        let mut buf = vec![0u8; 8 * 1024];
         loop {
             self.finish_done();
             if self.procs.first().is_none_or(|p| p.exec_id.is_some()) {
@@ -591,6 +707,8 @@ impl Shim {
             None => (io.input, io.outputs),
         };
         reply(&sock, &Reply::Pid(spawned.pid));
+        // Starting a process reads the container's whole configuration.
+        hafen_runtime::sys::release_free_memory();
         self.procs.push(Proc {
             exec_id: Some(id),
             pidfd: Some(spawned.pidfd),

@@ -180,7 +180,7 @@ impl Root {
         )
     }
 
-    /// The directory `dir` (resolved in the root) for changes.
+    /// The directory `dir`, resolved in the root (`O_PATH`).
     fn dir(&self, dir: &[u8]) -> Result<OwnedFd, Errno> {
         self.open_in(dir, OFlags::PATH | OFlags::DIRECTORY)
     }
@@ -787,30 +787,25 @@ pub fn get(rootfs: &Path, path: &str, out: &mut dyn Write) -> Result<()> {
             Mode::empty(),
         )
         .map_err(errno_err(format!("cannot open {path}")))?;
-        let (result, child) = {
-            let mut e_name = replacement.as_bytes().to_vec();
-            e_name.push(b'/');
-            let mut e = Entry {
-                name: e_name,
-                kind: tar::EntryType::Directory,
-                mode: st.st_mode & 0o7777,
-                uid: u64::from(st.st_uid),
-                gid: u64::from(st.st_gid),
-                mtime: st.st_mtime,
-                size: 0,
-                link: None,
-                device: None,
-                xattrs: Vec::new(),
-            };
-            if let Some(cap) = fd_xattr(dir.as_fd(), CAPABILITY_XATTR) {
-                e.xattrs.push((PAX_CAPABILITY, cap));
-            }
-            (tar.write(&e, None), dir)
-        };
-        result.map_err(write_err)?;
         let mut prefix = replacement.as_bytes().to_vec();
         prefix.push(b'/');
-        tar.walk(&child, &prefix)
+        let mut e = Entry {
+            name: prefix.clone(),
+            kind: tar::EntryType::Directory,
+            mode: st.st_mode & 0o7777,
+            uid: u64::from(st.st_uid),
+            gid: u64::from(st.st_gid),
+            mtime: st.st_mtime,
+            size: 0,
+            link: None,
+            device: None,
+            xattrs: Vec::new(),
+        };
+        if let Some(cap) = fd_xattr(dir.as_fd(), CAPABILITY_XATTR) {
+            e.xattrs.push((PAX_CAPABILITY, cap));
+        }
+        tar.write(&e, None).map_err(write_err)?;
+        tar.walk(&dir, &prefix)
             .map_err(io_err(format!("cannot archive {path}")))?;
     } else {
         // The entry itself, by its parent and name.

@@ -68,19 +68,96 @@ impl Engine {
     }
 }
 
+/// Whether a path of the container's upper directory is one the runtime
+/// made for its own mounts (dockerd keeps these in an init layer of their
+/// own): they stay out of `diff` and `commit`.
+pub fn runtime_made(rec: &super::record::Record) -> impl Fn(&str) -> bool + '_ {
+    move |p: &str| {
+        matches!(
+            p,
+            "/etc/hosts" | "/etc/hostname" | "/etc/resolv.conf" | "/dev" | "/proc" | "/sys"
+        ) || p.starts_with("/dev/")
+            || p == super::spec::INIT_PATH
+            || rec.mounts.iter().any(|m| m.destination == p)
+    }
+}
+
 impl Engine {
     /// `commit`: a new image from the container's changes.
     #[allow(clippy::too_many_arguments)]
     pub fn commit_container(
         &self,
-        _id: &str,
-        _reference: Option<&str>,
-        _comment: &str,
-        _author: &str,
-        _pause: bool,
-        _changes: &[String],
-        _config: Option<serde_json::Value>,
+        id: &str,
+        reference: Option<&str>,
+        comment: &str,
+        author: &str,
+        pause: bool,
+        changes: &[String],
+        config: Option<serde_json::Value>,
     ) -> Result<String, ApiError> {
-        Err(ApiError::new(501, "commit is not there yet"))
+        use super::record::Status;
+        use hafen_image::config::ContainerConfig as ImageContainerConfig;
+        let ctr = self.containers.find(id).map_err(ApiError::from)?;
+        let rec = ctr.rec().clone();
+        let (upper, _) = self.snapshot_layers(&rec.snapshot)?;
+        let rt = hafen_runtime::Runtime::new(&self.containers.runtime_root);
+        let paused = pause && rec.state.status == Status::Running;
+        if paused {
+            hafen_runtime::container::pause(&rt, &rec.id)
+                .map_err(|e| ApiError::internal(format!("cannot pause {}: {e}", rec.id)))?;
+        }
+        let mut layer = Vec::new();
+        let made = super::commit::layer_from_upper_except(&upper, &mut layer, &runtime_made(&rec));
+        if paused {
+            let _ = hafen_runtime::container::resume(&rt, &rec.id);
+        }
+        made.map_err(|e| ApiError::internal(e.to_string()))?;
+        let mine =
+            serde_json::to_value(&rec.config).map_err(|e| ApiError::internal(e.to_string()))?;
+        let base: ImageContainerConfig =
+            serde_json::from_value(mine.clone()).map_err(|e| ApiError::internal(e.to_string()))?;
+        let cfg = match config.filter(|c| !c.is_null()) {
+            Some(v) => {
+                let mut given: ImageContainerConfig = serde_json::from_value(v)
+                    .map_err(|e| ApiError::bad_request(format!("invalid config: {e}")))?;
+                hafen_image::commit::merge_config(&mut given, &base);
+                given
+            }
+            None => base,
+        };
+        let parent = hafen_oci::Digest::parse(&rec.image)
+            .map_err(|e| ApiError::internal(format!("the container's image: {e}")))?;
+        let mut created_by = vec![rec.path.clone()];
+        created_by.extend(rec.args.iter().cloned());
+        let opts = hafen_image::commit::CommitOptions {
+            reference: reference.map(str::to_string),
+            comment: comment.to_string(),
+            author: author.to_string(),
+            config: Some(cfg),
+            changes: changes.to_vec(),
+            container_id: rec.id.clone(),
+            container_config: Some(mine),
+            created_by: created_by.join(" "),
+        };
+        let digest = self
+            .images()
+            .commit(Some(&parent), std::io::Cursor::new(layer), &opts)
+            .map_err(|e| match e {
+                hafen_image::ImageError::Reference(_) | hafen_image::ImageError::Invalid(_) => {
+                    ApiError::bad_request(e.to_string())
+                }
+                other => ApiError::internal(other.to_string()),
+            })?;
+        let digest = digest.to_string();
+        self.container_event(
+            &rec.id,
+            "commit",
+            &[
+                ("comment", comment),
+                ("imageID", &digest),
+                ("name", &rec.name),
+            ],
+        );
+        Ok(digest)
     }
 }

@@ -1130,7 +1130,7 @@ fn go_float(s: &str) -> Result<f64, String> {
 }
 
 /// `--cpus`: a decimal (or `a/b`) number of CPUs as nano-CPUs, exactly.
-fn parse_cpus(s: &str) -> Result<i64, String> {
+pub(crate) fn parse_cpus(s: &str) -> Result<i64, String> {
     let fail = || format!("failed to parse {s} as a rational number");
     let too_precise = || "value is too precise".to_string();
     let too_large = || "value is out of range".to_string();

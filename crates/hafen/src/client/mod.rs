@@ -8,9 +8,11 @@
 //! none is started there: that is an error, as with docker.
 
 pub mod containers;
+pub mod containers_more;
 pub mod create_flags;
 pub mod format;
 pub mod images;
+pub mod stats_format;
 pub mod system;
 pub mod volumes;
 

@@ -173,6 +173,25 @@ impl Container {
         crate::bundle::load_config(&self.dir.join(crate::state::CONFIG_COPY)).map_err(Error::from)
     }
 
+    /// Only the hooks of the container's configuration (read without
+    /// building the rest of it).
+    pub fn hooks(&self) -> Result<Option<hafen_oci::runtime::Hooks>> {
+        #[derive(serde::Deserialize)]
+        struct HooksOnly {
+            #[serde(default)]
+            hooks: Option<hafen_oci::runtime::Hooks>,
+        }
+        let path = self.dir.join(crate::state::CONFIG_COPY);
+        let file = std::fs::File::open(&path)
+            .map_err(crate::io_err(format!("cannot read {}", path.display())))?;
+        let reader = std::io::BufReader::with_capacity(4096, file);
+        let only: HooksOnly = serde_json::from_reader(reader).map_err(|e| Error::Io {
+            what: format!("{}", path.display()),
+            source: std::io::Error::other(e),
+        })?;
+        Ok(only.hooks)
+    }
+
     /// The pid as seen inside the container (1 with its own pid namespace).
     pub fn pid_inside(&self) -> i32 {
         if self.state.own_pid_namespace {

@@ -76,8 +76,10 @@ pub(crate) fn start_container(c: &Container) -> Result<()> {
     };
     outcome?;
     let _ = std::fs::remove_file(c.dir.join(EXEC_SOCKET));
-    let spec = c.spec()?;
-    let poststart = HookKind::Poststart.of(spec.hooks().as_ref());
+    // Only the hooks: the whole configuration (with its seccomp profile)
+    // is big to read, and a supervisor that starts containers stays small.
+    let hooks = c.hooks()?;
+    let poststart = HookKind::Poststart.of(hooks.as_ref());
     if !poststart.is_empty() {
         let state = c
             .state
