@@ -18,6 +18,18 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::daemon::Daemon;
 
+/// Command-line arguments: the words of the first string, then each
+/// further argument as one word (`words!("run --rm busybox sh -c", "echo
+/// a b")`).
+macro_rules! words {
+    ($words:expr $(, $one:expr)* $(,)?) => {
+        $words
+            .split_whitespace()
+            .chain([$(AsRef::<str>::as_ref($one)),*])
+            .collect::<Vec<&str>>()
+    };
+}
+
 /// No command may take longer (a hang fails the test instead of blocking
 /// the suite).
 const LIMIT: Duration = Duration::from_secs(120);
@@ -95,12 +107,14 @@ fn fails(d: &Daemon, args: &[&str], code: i32) -> String {
 
 /// `inspect -f <format> <name>`, trimmed.
 fn inspect(d: &Daemon, format: &str, name: &str) -> String {
-    ok(d, &["inspect", "-f", format, name]).trim().to_string()
+    ok(d, &words!("inspect -f", format, name))
+        .trim()
+        .to_string()
 }
 
 /// `inspect <name>` as JSON (the first element).
 fn inspect_json(d: &Daemon, name: &str) -> Value {
-    let v: Value = serde_json::from_str(&ok(d, &["inspect", name])).unwrap();
+    let v: Value = serde_json::from_str(&ok(d, &words!("inspect", name))).unwrap();
     v[0].clone()
 }
 
@@ -108,7 +122,10 @@ fn inspect_json(d: &Daemon, name: &str) -> Value {
 /// setting its traps is ready for signals).
 fn wait_log(d: &Daemon, name: &str, line: &str) {
     wait_for(&format!("{line:?} in the log of {name}"), || {
-        h(d, &["logs", name]).stdout.lines().any(|l| l == line)
+        h(d, &words!("logs", name))
+            .stdout
+            .lines()
+            .any(|l| l == line)
     });
 }
 
@@ -258,7 +275,7 @@ fn finish(d: Daemon) {
 fn status_field(d: &Daemon, opts: &[&str], field: &str) -> String {
     let mut args = vec!["run", "--rm"];
     args.extend_from_slice(opts);
-    args.extend_from_slice(&["busybox", "cat", "/proc/self/status"]);
+    args.extend_from_slice(&words!("busybox cat /proc/self/status"));
     let out = ok(d, &args);
     out.lines()
         .find_map(|l| l.strip_prefix(&format!("{field}:")))
@@ -277,23 +294,13 @@ const DOCKER_CAPS: &str = "00000000a80425fb";
 #[test]
 fn run_prints_the_output_and_ends_with_the_container_s_exit_code() {
     let d = setup();
-    let o = h(&d, &["run", "--rm", "busybox", "echo", "hello", "world"]);
+    let o = h(&d, &words!("run --rm busybox echo hello world"));
     assert_eq!((o.code, o.stdout.as_str()), (0, "hello world\n"), "{o:?}");
-    assert_eq!(
-        h(&d, &["run", "--rm", "busybox", "sh", "-c", "exit 7"]).code,
-        7
-    );
+    assert_eq!(h(&d, &words!("run --rm busybox sh -c", "exit 7")).code, 7);
     // Output on both streams, kept apart.
     let o = h(
         &d,
-        &[
-            "run",
-            "--rm",
-            "busybox",
-            "sh",
-            "-c",
-            "echo out; echo err >&2; exit 3",
-        ],
+        &words!("run --rm busybox sh -c", "echo out; echo err >&2; exit 3"),
     );
     assert_eq!(
         (o.code, o.stdout.as_str(), o.stderr.as_str()),
@@ -301,8 +308,8 @@ fn run_prints_the_output_and_ends_with_the_container_s_exit_code() {
     );
     // The image's CMD (sh) runs when no command is given; with stdin
     // closed it ends at once.
-    assert_eq!(h(&d, &["run", "--rm", "busybox"]).code, 0);
-    assert_eq!(ok(&d, &["ps", "-aq"]), "");
+    assert_eq!(h(&d, &words!("run --rm busybox")).code, 0);
+    assert_eq!(ok(&d, &words!("ps -aq")), "");
     finish(d);
 }
 
@@ -311,29 +318,33 @@ fn run_fails_with_125_126_127_as_docker_and_leaves_nothing() {
     let d = setup();
     let store = d.store_files();
 
-    let err = fails(&d, &["run", "--rm", "nosuch"], 125);
+    let err = fails(&d, &words!("run --rm nosuch"), 125);
     assert!(
         err.contains("Unable to find image 'nosuch:latest' locally"),
         "{err}"
     );
-    let err = fails(&d, &["run", "nosuch:v2", "true"], 125);
+    let err = fails(&d, &words!("run nosuch:v2 true"), 125);
     assert!(
         err.contains("Unable to find image 'nosuch:v2' locally"),
         "{err}"
     );
 
-    let err = fails(&d, &["run", "--rm", "busybox", "nosuchcmd"], 127);
+    let err = fails(&d, &words!("run --rm busybox nosuchcmd"), 127);
     assert!(err.contains("nosuchcmd"), "{err}");
     assert!(err.contains("executable file not found"), "{err}");
-    let err = fails(&d, &["run", "--rm", "busybox", "/etc/passwd"], 126);
+    let err = fails(&d, &words!("run --rm busybox /etc/passwd"), 126);
     assert!(err.contains("permission denied"), "{err}");
 
-    assert_eq!(ok(&d, &["ps", "-aq"]), "", "--rm removed the failed ones");
+    assert_eq!(
+        ok(&d, &words!("ps -aq")),
+        "",
+        "--rm removed the failed ones"
+    );
     assert_eq!(container_dirs(&d), Vec::<String>::new());
     assert_eq!(d.store_files(), store, "no snapshot is left");
 
     // Without --rm the container stays, as created, with the error.
-    fails(&d, &["run", "--name", "bad", "busybox", "nosuchcmd"], 127);
+    fails(&d, &words!("run --name bad busybox nosuchcmd"), 127);
     let v = inspect_json(&d, "bad");
     assert_eq!(v["State"]["Status"], "created", "{v}");
     assert_eq!(v["State"]["ExitCode"], 127, "{v}");
@@ -354,27 +365,25 @@ fn run_rm_leaves_no_container_snapshot_volume_shim_cgroup_or_mount() {
     let cid = d.dir.path().join("cid");
     let o = h(
         &d,
-        &[
-            "run",
-            "--rm",
-            "--cidfile",
+        &words!(
+            "run --rm --cidfile",
             cid.to_str().unwrap(),
             "-v",
             "/anon",
             "busybox",
             "sh",
             "-c",
-            "echo data > /anon/f; touch /inroot; echo done",
-        ],
+            "echo data > /anon/f; touch /inroot; echo done"
+        ),
     );
     assert_eq!((o.code, o.stdout.as_str()), (0, "done\n"), "{o:?}");
     let id = std::fs::read_to_string(&cid).unwrap();
     assert_eq!(id.len(), 64, "{id}");
-    assert_eq!(ok(&d, &["ps", "-aq"]), "");
+    assert_eq!(ok(&d, &words!("ps -aq")), "");
     assert_eq!(container_dirs(&d), Vec::<String>::new());
     assert_eq!(d.store_files(), store, "the snapshot is gone");
     assert_eq!(
-        ok(&d, &["volume", "ls", "-q"]),
+        ok(&d, &words!("volume ls -q")),
         "",
         "--rm removes anonymous volumes"
     );
@@ -385,15 +394,12 @@ fn run_rm_leaves_no_container_snapshot_volume_shim_cgroup_or_mount() {
 #[test]
 fn run_detached_prints_the_id_and_the_container_is_up() {
     let d = setup();
-    let out = ok(
-        &d,
-        &["run", "-d", "--name", "bg", "busybox", "sleep", "1000"],
-    );
+    let out = ok(&d, &words!("run -d --name bg busybox sleep 1000"));
     let id = out.trim();
     assert_eq!(out.len(), 65, "{out:?}");
     assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
-    assert_eq!(ok(&d, &["ps", "-q"]), format!("{}\n", &id[..12]));
-    let status = ok(&d, &["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert_eq!(ok(&d, &words!("ps -q")), format!("{}\n", &id[..12]));
+    let status = ok(&d, &words!("ps --format", "{{.Names}} {{.Status}}"));
     assert!(status.starts_with("bg Up "), "{status}");
     let ps = ok(&d, &["ps"]);
     let line = ps.lines().nth(1).unwrap();
@@ -415,7 +421,7 @@ fn run_detached_prints_the_id_and_the_container_is_up() {
     // The container is in its own cgroup.
     assert!(!support::cgroup_dirs_named(id).is_empty());
 
-    assert_eq!(ok(&d, &["rm", "-f", "bg"]), "bg\n");
+    assert_eq!(ok(&d, &words!("rm -f bg")), "bg\n");
     assert!(
         !alive(pid) || {
             wait_for("the container's process to end", || !alive(pid));
@@ -429,17 +435,13 @@ fn run_detached_prints_the_id_and_the_container_is_up() {
 #[test]
 fn run_interactive_passes_piped_stdin_through() {
     let d = setup();
-    let o = h_in(&d, &["run", "-i", "--rm", "busybox", "cat"], b"hi\n");
+    let o = h_in(&d, &words!("run -i --rm busybox cat"), b"hi\n");
     assert_eq!((o.code, o.stdout.as_str()), (0, "hi\n"), "{o:?}");
     // A larger input, to its end (cat ends at EOF).
     let big: String = (0..20000).map(|i| format!("line {i}\n")).collect();
-    let o = h_in(
-        &d,
-        &["run", "-i", "--rm", "busybox", "wc", "-l"],
-        big.as_bytes(),
-    );
+    let o = h_in(&d, &words!("run -i --rm busybox wc -l"), big.as_bytes());
     assert_eq!((o.code, o.stdout.trim()), (0, "20000"), "{o:?}");
-    let o = h_in(&d, &["run", "-i", "--rm", "busybox", "cat"], big.as_bytes());
+    let o = h_in(&d, &words!("run -i --rm busybox cat"), big.as_bytes());
     assert_eq!(o.code, 0);
     assert!(
         o.stdout == big,
@@ -450,20 +452,12 @@ fn run_interactive_passes_piped_stdin_through() {
     // The exit code still comes through.
     let o = h_in(
         &d,
-        &[
-            "run",
-            "-i",
-            "--rm",
-            "busybox",
-            "sh",
-            "-c",
-            "read x; exit $x",
-        ],
+        &words!("run -i --rm busybox sh -c", "read x; exit $x"),
         b"9\n",
     );
     assert_eq!(o.code, 9, "{o:?}");
     // Without -i the container's stdin is empty.
-    let o = h_in(&d, &["run", "--rm", "busybox", "cat"], b"lost\n");
+    let o = h_in(&d, &words!("run --rm busybox cat"), b"lost\n");
     assert_eq!((o.code, o.stdout.as_str()), (0, ""), "{o:?}");
     finish(d);
 }
@@ -479,18 +473,12 @@ fn run_sets_environment_workdir_user_entrypoint_and_hostname() {
     .unwrap();
     let o = timed(
         {
-            let mut c = d.cmd(&[
-                "run",
-                "--rm",
-                "-e",
-                "FOO=bar",
-                "-e",
-                "FROM_FILE=overridden",
-                "--env-file",
+            let mut c = d.cmd(&words!(
+                "run --rm -e FOO=bar -e FROM_FILE=overridden --env-file",
                 env_file.to_str().unwrap(),
                 "busybox",
-                "env",
-            ]);
+                "env"
+            ));
             c.env("PASSED", "from-the-caller");
             c
         },
@@ -512,63 +500,41 @@ fn run_sets_environment_workdir_user_entrypoint_and_hostname() {
     assert!(env.contains(&"HOME=/root"), "{env:?}");
 
     assert_eq!(
-        ok(&d, &["run", "--rm", "-w", "/tmp", "busybox", "pwd"]),
+        ok(&d, &words!("run --rm -w /tmp busybox sh -c", "pwd")),
         "/tmp\n"
     );
     // A working directory that does not exist is made.
     assert_eq!(
-        ok(&d, &["run", "--rm", "-w", "/new/dir", "busybox", "pwd"]),
+        ok(&d, &words!("run --rm -w /new/dir busybox sh -c", "pwd")),
         "/new/dir\n"
     );
     assert_eq!(
-        ok(&d, &["run", "--rm", "-u", "1000:1000", "busybox", "id"]),
+        ok(&d, &words!("run --rm -u 1000:1000 busybox id")),
         "uid=1000(user) gid=1000(user)\n"
     );
+    assert_eq!(ok(&d, &words!("run --rm -u user busybox id -u")), "1000\n");
     assert_eq!(
-        ok(&d, &["run", "--rm", "-u", "user", "busybox", "id", "-u"]),
-        "1000\n"
-    );
-    assert_eq!(
-        ok(&d, &["run", "--rm", "busybox", "id", "-u"]),
+        ok(&d, &words!("run --rm busybox id -u")),
         "0\n",
         "root by default"
     );
     assert_eq!(
-        ok(
-            &d,
-            &[
-                "run",
-                "--rm",
-                "--entrypoint",
-                "echo",
-                "busybox",
-                "hi",
-                "there"
-            ]
-        ),
+        ok(&d, &words!("run --rm --entrypoint echo busybox hi there")),
         "hi there\n"
     );
     assert_eq!(
-        ok(&d, &["run", "--rm", "--entrypoint", "hostname", "busybox"]).len(),
+        ok(&d, &words!("run --rm --entrypoint hostname busybox")).len(),
         13,
         "--entrypoint without a command drops the image's CMD"
     );
     assert_eq!(
-        ok(&d, &["run", "--rm", "-h", "myhost", "busybox", "hostname"]),
+        ok(&d, &words!("run --rm -h myhost busybox hostname")),
         "myhost\n"
     );
     assert_eq!(
         ok(
             &d,
-            &[
-                "run",
-                "--rm",
-                "--hostname",
-                "other",
-                "busybox",
-                "cat",
-                "/etc/hostname"
-            ]
+            &words!("run --rm --hostname other busybox cat /etc/hostname")
         ),
         "other\n"
     );
@@ -578,36 +544,23 @@ fn run_sets_environment_workdir_user_entrypoint_and_hostname() {
 #[test]
 fn read_only_root_filesystem_refuses_writes() {
     let d = setup();
-    let o = h(
-        &d,
-        &["run", "--rm", "--read-only", "busybox", "touch", "/x"],
-    );
+    let o = h(&d, &words!("run --rm --read-only busybox touch /x"));
     assert_eq!(o.code, 1, "{o:?}");
     assert!(o.stderr.contains("Read-only file system"), "{o:?}");
     // Mounts on top stay writable.
     assert_eq!(
         ok(
             &d,
-            &[
-                "run",
-                "--rm",
-                "--read-only",
-                "--tmpfs",
-                "/w",
-                "busybox",
-                "sh",
-                "-c",
+            &words!(
+                "run --rm --read-only --tmpfs /w busybox sh -c",
                 "touch /w/x && echo ok"
-            ]
+            )
         ),
         "ok\n"
     );
     // Without it the root filesystem is writable.
     assert_eq!(
-        ok(
-            &d,
-            &["run", "--rm", "busybox", "sh", "-c", "touch /x && echo ok"]
-        ),
+        ok(&d, &words!("run --rm busybox sh -c", "touch /x && echo ok")),
         "ok\n"
     );
     finish(d);
@@ -616,26 +569,16 @@ fn read_only_root_filesystem_refuses_writes() {
 #[test]
 fn a_name_in_use_is_refused_as_docker_does_and_nothing_is_half_created() {
     let d = setup();
-    let id = ok(&d, &["create", "--name", "web", "busybox", "true"]);
+    let id = ok(&d, &words!("create --name web busybox true"));
     let id = id.trim();
     assert_eq!(inspect(&d, "{{.Name}}", "web"), "/web");
     let dirs = container_dirs(&d);
     let store = d.store_files();
-    let volumes = ok(&d, &["volume", "ls", "-q"]);
+    let volumes = ok(&d, &words!("volume ls -q"));
 
     let err = fails(
         &d,
-        &[
-            "run",
-            "--name",
-            "web",
-            "-v",
-            "/anon",
-            "-v",
-            "newvol:/n",
-            "busybox",
-            "true",
-        ],
+        &words!("run --name web -v /anon -v newvol:/n busybox true"),
         125,
     );
     assert!(
@@ -645,24 +588,28 @@ fn a_name_in_use_is_refused_as_docker_does_and_nothing_is_half_created() {
         )),
         "{err}"
     );
-    let err = fails(&d, &["create", "--name", "/web", "busybox", "true"], 125);
+    let err = fails(&d, &words!("create --name /web busybox true"), 125);
     assert!(err.contains("is already in use"), "{err}");
-    assert_eq!(ok(&d, &["ps", "-aq", "--no-trunc"]), format!("{id}\n"));
+    assert_eq!(ok(&d, &words!("ps -aq --no-trunc")), format!("{id}\n"));
     assert_eq!(container_dirs(&d), dirs);
     assert_eq!(d.store_files(), store);
     assert_eq!(
-        ok(&d, &["volume", "ls", "-q"]),
+        ok(&d, &words!("volume ls -q")),
         volumes,
         "a refused create makes no volumes"
     );
 
-    let err = fails(&d, &["run", "--name", "bad name!", "busybox", "true"], 125);
+    let err = fails(
+        &d,
+        &words!("run --name", "bad name!", "busybox", "true"),
+        125,
+    );
     assert!(err.contains("Invalid container name"), "{err}");
     assert_eq!(container_dirs(&d), dirs);
 
     // The name is free again once the container is gone.
-    ok(&d, &["rm", "web"]);
-    ok(&d, &["run", "--rm", "--name", "web", "busybox", "true"]);
+    ok(&d, &words!("rm web"));
+    ok(&d, &words!("run --rm --name web busybox true"));
     finish(d);
 }
 
@@ -673,26 +620,14 @@ fn labels_show_in_inspect_and_select_in_ps() {
     std::fs::write(&file, "from.file=yes\n").unwrap();
     ok(
         &d,
-        &[
-            "create",
-            "--name",
-            "lab",
-            "-l",
-            "tier=db",
-            "--label",
-            "flag",
-            "--label-file",
+        &words!(
+            "create --name lab -l tier=db --label flag --label-file",
             file.to_str().unwrap(),
             "busybox",
-            "true",
-        ],
+            "true"
+        ),
     );
-    ok(
-        &d,
-        &[
-            "create", "--name", "other", "-l", "tier=web", "busybox", "true",
-        ],
-    );
+    ok(&d, &words!("create --name other -l tier=web busybox true"));
     let labels: Value =
         serde_json::from_str(&inspect(&d, "{{json .Config.Labels}}", "lab")).unwrap();
     assert_eq!(
@@ -702,7 +637,7 @@ fn labels_show_in_inspect_and_select_in_ps() {
     let names = |filter: &str| {
         ok(
             &d,
-            &["ps", "-a", "--filter", filter, "--format", "{{.Names}}"],
+            &words!("ps -a --filter", filter, "--format", "{{.Names}}"),
         )
     };
     assert_eq!(names("label=tier=db"), "lab\n");
@@ -724,10 +659,7 @@ fn init_runs_as_pid_1_and_passes_the_exit_code() {
         return;
     }
     let d = setup();
-    let o = h(
-        &d,
-        &["run", "--rm", "--init", "busybox", "ps", "-o", "pid,args"],
-    );
+    let o = h(&d, &words!("run --rm --init busybox ps -o pid,args"));
     assert_eq!(o.code, 0, "{o:?}");
     let pid1 = o
         .stdout
@@ -743,31 +675,17 @@ fn init_runs_as_pid_1_and_passes_the_exit_code() {
         o.stdout
     );
     assert_eq!(
-        h(
-            &d,
-            &["run", "--rm", "--init", "busybox", "sh", "-c", "exit 5"]
-        )
-        .code,
+        h(&d, &words!("run --rm --init busybox sh -c", "exit 5")).code,
         5
     );
     // The init forwards stop's SIGTERM to the shell (which, not being PID
     // 1, dies of it): 143, not 137 after the timeout.
     ok(
         &d,
-        &[
-            "run",
-            "-d",
-            "--init",
-            "--name",
-            "in",
-            "busybox",
-            "sh",
-            "-c",
-            "sleep 1000",
-        ],
+        &words!("run -d --init --name in busybox sh -c", "sleep 1000"),
     );
     assert_eq!(inspect(&d, "{{.HostConfig.Init}}", "in"), "true");
-    ok(&d, &["stop", "-t", "30", "in"]);
+    ok(&d, &words!("stop -t 30 in"));
     assert_eq!(inspect(&d, "{{.State.ExitCode}}", "in"), "143");
     finish(d);
 }
@@ -780,22 +698,18 @@ fn capabilities_are_docker_s_defaults_changed_by_cap_add_and_cap_drop() {
     assert_eq!(status_field(&d, &[], "CapEff"), DOCKER_CAPS);
     assert_eq!(status_field(&d, &[], "CapBnd"), DOCKER_CAPS);
     assert_eq!(
-        status_field(
-            &d,
-            &["--cap-drop", "ALL", "--cap-add", "NET_ADMIN"],
-            "CapEff"
-        ),
+        status_field(&d, &words!("--cap-drop ALL --cap-add NET_ADMIN"), "CapEff"),
         support::cap_mask(&[12])
     );
     assert_eq!(
-        status_field(&d, &["--cap-drop", "ALL"], "CapBnd"),
+        status_field(&d, &words!("--cap-drop ALL"), "CapBnd"),
         "0000000000000000"
     );
     // CHOWN is bit 0; SYS_ADMIN (21) joins.
     assert_eq!(
         status_field(
             &d,
-            &["--cap-drop", "chown", "--cap-add", "CAP_SYS_ADMIN"],
+            &words!("--cap-drop chown --cap-add CAP_SYS_ADMIN"),
             "CapEff"
         ),
         "00000000a82425fa"
@@ -803,31 +717,25 @@ fn capabilities_are_docker_s_defaults_changed_by_cap_add_and_cap_drop() {
     // The effect: without CHOWN, chown fails.
     let o = h(
         &d,
-        &[
-            "run",
-            "--rm",
-            "--cap-drop",
-            "CHOWN",
-            "busybox",
-            "sh",
-            "-c",
-            "touch /f && chown 1000 /f",
-        ],
+        &words!(
+            "run --rm --cap-drop CHOWN busybox sh -c",
+            "touch /f && chown 1000 /f"
+        ),
     );
     assert_ne!(o.code, 0, "{o:?}");
     assert!(o.stderr.contains("Operation not permitted"), "{o:?}");
     // A user other than root has none in effect.
     assert_eq!(
-        status_field(&d, &["-u", "1000"], "CapEff"),
+        status_field(&d, &words!("-u 1000"), "CapEff"),
         "0000000000000000"
     );
     let err = fails(
         &d,
-        &["run", "--rm", "--cap-add", "NO_SUCH_CAP", "busybox", "true"],
+        &words!("run --rm --cap-add NO_SUCH_CAP busybox true"),
         125,
     );
     assert!(err.contains("NO_SUCH_CAP"), "{err}");
-    assert_eq!(ok(&d, &["ps", "-aq"]), "");
+    assert_eq!(ok(&d, &words!("ps -aq")), "");
     finish(d);
 }
 
@@ -843,14 +751,7 @@ fn privileged_gets_every_capability_of_the_host_and_no_seccomp() {
         .to_string();
     let o = h(
         &d,
-        &[
-            "run",
-            "--rm",
-            "--privileged",
-            "busybox",
-            "cat",
-            "/proc/self/status",
-        ],
+        &words!("run --rm --privileged busybox cat /proc/self/status"),
     );
     assert_eq!(o.code, 0, "--privileged fails: {o:?}");
     let field = |f: &str| {
@@ -864,10 +765,7 @@ fn privileged_gets_every_capability_of_the_host_and_no_seccomp() {
     assert_eq!(field("CapEff"), host_bounding);
     assert_eq!(field("Seccomp"), "0");
     // The host's devices are there.
-    let o = h(
-        &d,
-        &["run", "--rm", "--privileged", "busybox", "ls", "/dev"],
-    );
+    let o = h(&d, &words!("run --rm --privileged busybox ls /dev"));
     assert!(o.stdout.lines().any(|l| l == "kmsg"), "{o:?}");
     finish(d);
 }
@@ -878,19 +776,23 @@ fn seccomp_is_on_by_default_and_security_opts_change_it() {
     assert_eq!(status_field(&d, &[], "Seccomp"), "2");
     assert_eq!(status_field(&d, &[], "NoNewPrivs"), "0");
     assert_eq!(
-        status_field(&d, &["--security-opt", "no-new-privileges"], "NoNewPrivs"),
-        "1"
-    );
-    assert_eq!(
         status_field(
             &d,
-            &["--security-opt", "no-new-privileges:true"],
+            &words!("--security-opt no-new-privileges"),
             "NoNewPrivs"
         ),
         "1"
     );
     assert_eq!(
-        status_field(&d, &["--security-opt", "seccomp=unconfined"], "Seccomp"),
+        status_field(
+            &d,
+            &words!("--security-opt no-new-privileges:true"),
+            "NoNewPrivs"
+        ),
+        "1"
+    );
+    assert_eq!(
+        status_field(&d, &words!("--security-opt seccomp=unconfined"), "Seccomp"),
         "0"
     );
     // A profile of our own: the default action allows, `mkdir` is refused.
@@ -903,39 +805,30 @@ fn seccomp_is_on_by_default_and_security_opts_change_it() {
     let opt = format!("seccomp={}", profile.display());
     let o = h(
         &d,
-        &[
-            "run",
-            "--rm",
-            "--security-opt",
+        &words!(
+            "run --rm --security-opt",
             &opt,
             "busybox",
             "mkdir",
-            "/newdir",
-        ],
+            "/newdir"
+        ),
     );
     assert_eq!(o.code, 1, "{o:?}");
     assert!(o.stderr.contains("Operation not permitted"), "{o:?}");
     assert_eq!(
         ok(
             &d,
-            &[
-                "run",
-                "--rm",
-                "busybox",
-                "sh",
-                "-c",
-                "mkdir /newdir && echo ok"
-            ]
+            &words!("run --rm busybox sh -c", "mkdir /newdir && echo ok")
         ),
         "ok\n"
     );
     let err = fails(
         &d,
-        &["run", "--rm", "--security-opt", "bogus", "busybox", "true"],
+        &words!("run --rm --security-opt bogus busybox true"),
         125,
     );
     assert!(!err.is_empty());
-    assert_eq!(ok(&d, &["ps", "-aq"]), "");
+    assert_eq!(ok(&d, &words!("ps -aq")), "");
     finish(d);
 }
 
@@ -947,61 +840,31 @@ fn resource_limits_reach_the_cgroups_and_the_rlimits() {
     assert_eq!(
         ok(
             &d,
-            &[
-                "run",
-                "--rm",
-                "--pids-limit",
-                "10",
-                "busybox",
-                "cat",
-                "/sys/fs/cgroup/pids/pids.max"
-            ]
+            &words!("run --rm --pids-limit 10 busybox cat /sys/fs/cgroup/pids/pids.max")
         ),
         "10\n"
     );
     // The limit holds: the shell cannot start ten more processes.
     let o = h(
         &d,
-        &[
-            "run",
-            "--rm",
-            "--pids-limit",
-            "5",
-            "busybox",
-            "sh",
-            "-c",
-            "i=0; while [ $i -lt 10 ]; do sleep 5 & i=$((i+1)); done; echo all started",
-        ],
+        &words!(
+            "run --rm --pids-limit 5 busybox sh -c",
+            "i=0; while [ $i -lt 10 ]; do sleep 5 & i=$((i+1)); done; echo all started"
+        ),
     );
     assert_ne!(o.code, 0, "{o:?}");
     assert!(o.stderr.contains("can't fork"), "{o:?}");
     assert_eq!(
         ok(
             &d,
-            &[
-                "run",
-                "--rm",
-                "-m",
-                "64m",
-                "busybox",
-                "cat",
-                "/sys/fs/cgroup/memory/memory.limit_in_bytes"
-            ]
+            &words!("run --rm -m 64m busybox cat /sys/fs/cgroup/memory/memory.limit_in_bytes")
         ),
         "67108864\n"
     );
     assert_eq!(
         ok(
             &d,
-            &[
-                "run",
-                "--rm",
-                "--memory",
-                "100000000",
-                "busybox",
-                "cat",
-                "/sys/fs/cgroup/memory/memory.limit_in_bytes"
-            ]
+            &words!("run --rm --memory 100000000 busybox cat /sys/fs/cgroup/memory/memory.limit_in_bytes")
         )
         .trim()
         .parse::<u64>()
@@ -1014,27 +877,21 @@ fn resource_limits_reach_the_cgroups_and_the_rlimits() {
         inspect(
             &d,
             "{{.HostConfig.Memory}}",
-            ok(&d, &["create", "-m", "64m", "busybox", "true"]).trim()
+            ok(&d, &words!("create -m 64m busybox true")).trim()
         ),
         "67108864"
     );
     assert_eq!(
         ok(
             &d,
-            &[
-                "run",
-                "--rm",
-                "--ulimit",
-                "nofile=100:200",
-                "busybox",
-                "sh",
-                "-c",
+            &words!(
+                "run --rm --ulimit nofile=100:200 busybox sh -c",
                 "ulimit -n; ulimit -Hn"
-            ]
+            )
         ),
         "100\n200\n"
     );
-    let err = fails(&d, &["run", "--rm", "-m", "lots", "busybox", "true"], 125);
+    let err = fails(&d, &words!("run --rm -m lots busybox true"), 125);
     assert!(!err.is_empty());
     finish(d);
 }
@@ -1044,31 +901,21 @@ fn tmpfs_mounts_are_writable_by_everyone() {
     let d = setup();
     let o = ok(
         &d,
-        &[
-            "run",
-            "--rm",
-            "--tmpfs",
-            "/scratch:size=1m",
-            "busybox",
-            "grep",
+        &words!(
+            "run --rm --tmpfs /scratch:size=1m busybox grep",
             " /scratch ",
-            "/proc/mounts",
-        ],
+            "/proc/mounts"
+        ),
     );
     assert!(o.starts_with("tmpfs /scratch tmpfs rw,"), "{o}");
     assert!(o.contains("size=1024k"), "{o}");
     let o = ok(
         &d,
-        &[
-            "run",
-            "--rm",
-            "--mount",
-            "type=tmpfs,dst=/t,tmpfs-size=2097152",
-            "busybox",
-            "grep",
+        &words!(
+            "run --rm --mount type=tmpfs,dst=/t,tmpfs-size=2097152 busybox grep",
             " /t ",
-            "/proc/mounts",
-        ],
+            "/proc/mounts"
+        ),
     );
     assert!(o.starts_with("tmpfs /t tmpfs rw,"), "{o}");
     assert!(o.contains("size=2048k"), "{o}");
@@ -1077,44 +924,24 @@ fn tmpfs_mounts_are_writable_by_everyone() {
     assert_eq!(
         ok(
             &d,
-            &[
-                "run", "--rm", "--tmpfs", "/scratch", "busybox", "stat", "-c", "%a", "/scratch"
-            ]
+            &words!("run --rm --tmpfs /scratch busybox stat -c %a /scratch")
         ),
         "1777\n"
     );
     assert_eq!(
         ok(
             &d,
-            &[
-                "run",
-                "--rm",
-                "-u",
-                "1000",
-                "--mount",
-                "type=tmpfs,dst=/t",
-                "busybox",
-                "sh",
-                "-c",
+            &words!(
+                "run --rm -u 1000 --mount type=tmpfs,dst=/t busybox sh -c",
                 "touch /t/x && echo ok"
-            ]
+            )
         ),
         "ok\n"
     );
     assert_eq!(
         ok(
             &d,
-            &[
-                "run",
-                "--rm",
-                "--tmpfs",
-                "/m:mode=700",
-                "busybox",
-                "stat",
-                "-c",
-                "%a",
-                "/m"
-            ]
+            &words!("run --rm --tmpfs /m:mode=700 busybox stat -c %a /m")
         ),
         "700\n"
     );
@@ -1126,17 +953,12 @@ fn etc_hostname_hosts_and_resolv_conf_are_provided() {
     let d = setup();
     let id = ok(
         &d,
-        &[
-            "create",
-            "--name",
-            "etc",
-            "busybox",
-            "sh",
-            "-c",
-            "cat /etc/hostname; echo ==; cat /etc/hosts; echo ==; cat /etc/resolv.conf; echo ==; hostname",
-        ],
+        &words!(
+            "create --name etc busybox sh -c",
+            "cat /etc/hostname; echo ==; cat /etc/hosts; echo ==; cat /etc/resolv.conf; echo ==; hostname"
+        ),
     );
-    let o = ok(&d, &["start", "-a", "etc"]);
+    let o = ok(&d, &words!("start -a etc"));
     let parts: Vec<&str> = o.split("==\n").collect();
     assert_eq!(parts.len(), 4, "{o}");
     assert_eq!(parts[0], format!("{}\n", &id[..12]));
@@ -1162,14 +984,10 @@ fn etc_hostname_hosts_and_resolv_conf_are_provided() {
     assert_eq!(
         ok(
             &d,
-            &[
-                "run",
-                "--rm",
-                "busybox",
-                "sh",
-                "-c",
+            &words!(
+                "run --rm busybox sh -c",
                 "echo 10.1.1.1 db >> /etc/hosts && grep db /etc/hosts"
-            ]
+            )
         ),
         "10.1.1.1 db\n"
     );
@@ -1181,15 +999,7 @@ fn network_none_works_and_other_modes_are_refused_clearly() {
     let d = setup();
     let o = ok(
         &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "busybox",
-            "cat",
-            "/proc/net/dev",
-        ],
+        &words!("run --rm --network none busybox cat /proc/net/dev"),
     );
     let ifaces: Vec<&str> = o
         .lines()
@@ -1199,30 +1009,21 @@ fn network_none_works_and_other_modes_are_refused_clearly() {
         .collect();
     assert_eq!(ifaces, ["lo"], "{o}");
     // The default is none too, for now.
-    let o = ok(&d, &["run", "--rm", "busybox", "cat", "/proc/net/dev"]);
+    let o = ok(&d, &words!("run --rm busybox cat /proc/net/dev"));
     assert_eq!(o.lines().count(), 3, "{o}");
     let store = d.store_files();
     for mode in ["bridge", "host"] {
         let err = fails(
             &d,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                mode,
-                "-v",
-                "/anon",
-                "busybox",
-                "true",
-            ],
+            &words!("run --rm --network", mode, "-v", "/anon", "busybox", "true"),
             125,
         );
         assert!(err.contains(mode), "{err}");
         assert!(err.contains("not supported"), "{err}");
         assert_eq!(err.lines().count(), 1, "one clear line: {err}");
     }
-    assert_eq!(ok(&d, &["ps", "-aq"]), "");
-    assert_eq!(ok(&d, &["volume", "ls", "-q"]), "");
+    assert_eq!(ok(&d, &words!("ps -aq")), "");
+    assert_eq!(ok(&d, &words!("volume ls -q")), "");
     assert_eq!(d.store_files(), store);
     finish(d);
 }
@@ -1234,15 +1035,10 @@ fn create_then_start_and_start_attach() {
     let d = setup();
     let id = ok(
         &d,
-        &[
-            "create",
-            "--name",
-            "c1",
-            "busybox",
-            "sh",
-            "-c",
-            "echo out; echo err >&2; exit 6",
-        ],
+        &words!(
+            "create --name c1 busybox sh -c",
+            "echo out; echo err >&2; exit 6"
+        ),
     );
     let id = id.trim().to_string();
     assert_eq!(id.len(), 64);
@@ -1250,16 +1046,16 @@ fn create_then_start_and_start_attach() {
     assert_eq!(v["State"]["Status"], "created");
     assert_eq!(v["State"]["StartedAt"], "0001-01-01T00:00:00Z");
     assert_eq!(
-        ok(&d, &["ps", "-a", "--format", "{{.Names}} {{.Status}}"]),
+        ok(&d, &words!("ps -a --format", "{{.Names}} {{.Status}}")),
         "c1 Created\n"
     );
     assert_eq!(
-        ok(&d, &["ps", "-q"]),
+        ok(&d, &words!("ps -q")),
         "",
         "a created container does not run"
     );
 
-    let o = h(&d, &["start", "-a", "c1"]);
+    let o = h(&d, &words!("start -a c1"));
     assert_eq!(
         (o.code, o.stdout.as_str(), o.stderr.as_str()),
         (6, "out\n", "err\n")
@@ -1271,17 +1067,17 @@ fn create_then_start_and_start_attach() {
     assert_ne!(v["State"]["FinishedAt"], "0001-01-01T00:00:00Z");
 
     // start without -a prints the name and returns at once.
-    ok(&d, &["create", "--name", "c2", "busybox", "sleep", "1000"]);
-    assert_eq!(ok(&d, &["start", "c2"]), "c2\n");
+    ok(&d, &words!("create --name c2 busybox sleep 1000"));
+    assert_eq!(ok(&d, &words!("start c2")), "c2\n");
     assert_eq!(inspect(&d, "{{.State.Status}}", "c2"), "running");
     // Starting a running container is no error.
-    assert_eq!(ok(&d, &["start", "c2"]), "c2\n");
+    assert_eq!(ok(&d, &words!("start c2")), "c2\n");
     // start -ai with a piped stdin.
-    ok(&d, &["create", "-i", "--name", "c3", "busybox", "cat"]);
-    let o = h_in(&d, &["start", "-ai", "c3"], b"through start\n");
+    ok(&d, &words!("create -i --name c3 busybox cat"));
+    let o = h_in(&d, &words!("start -ai c3"), b"through start\n");
     assert_eq!((o.code, o.stdout.as_str()), (0, "through start\n"), "{o:?}");
 
-    let err = fails(&d, &["start", "nosuch"], 1);
+    let err = fails(&d, &words!("start nosuch"), 1);
     assert!(err.contains("No such container: nosuch"), "{err}");
     finish(d);
 }
@@ -1292,19 +1088,13 @@ fn stop_sends_the_stop_signal_and_kills_after_the_timeout() {
     // A shell that ends on TERM.
     ok(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "trap",
-            "busybox",
-            "sh",
-            "-c",
-            "trap 'exit 0' TERM; echo ready; while true; do sleep 0.1; done",
-        ],
+        &words!(
+            "run -d --name trap busybox sh -c",
+            "trap 'exit 0' TERM; echo ready; while true; do sleep 0.1; done"
+        ),
     );
     wait_log(&d, "trap", "ready");
-    assert_eq!(ok(&d, &["stop", "trap"]), "trap\n");
+    assert_eq!(ok(&d, &words!("stop trap")), "trap\n");
     let v = inspect_json(&d, "trap");
     assert_eq!(v["State"]["Status"], "exited");
     assert_eq!(v["State"]["ExitCode"], 0);
@@ -1312,19 +1102,13 @@ fn stop_sends_the_stop_signal_and_kills_after_the_timeout() {
     // One that ignores TERM is killed after -t 1.
     ok(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "stubborn",
-            "busybox",
-            "sh",
-            "-c",
-            "trap '' TERM; while true; do sleep 0.1; done",
-        ],
+        &words!(
+            "run -d --name stubborn busybox sh -c",
+            "trap '' TERM; while true; do sleep 0.1; done"
+        ),
     );
     let pid = inspect(&d, "{{.State.Pid}}", "stubborn");
-    assert_eq!(ok(&d, &["stop", "-t", "1", "stubborn"]), "stubborn\n");
+    assert_eq!(ok(&d, &words!("stop -t 1 stubborn")), "stubborn\n");
     let v = inspect_json(&d, "stubborn");
     assert_eq!(v["State"]["Status"], "exited");
     assert_eq!(v["State"]["ExitCode"], 137);
@@ -1334,31 +1118,23 @@ fn stop_sends_the_stop_signal_and_kills_after_the_timeout() {
     // The image's or the container's stop signal.
     ok(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "usr1",
-            "--stop-signal",
-            "USR1",
-            "busybox",
-            "sh",
-            "-c",
-            "trap 'exit 3' USR1; echo ready; while true; do sleep 0.1; done",
-        ],
+        &words!(
+            "run -d --name usr1 --stop-signal USR1 busybox sh -c",
+            "trap 'exit 3' USR1; echo ready; while true; do sleep 0.1; done"
+        ),
     );
     wait_log(&d, "usr1", "ready");
     assert_eq!(inspect(&d, "{{.Config.StopSignal}}", "usr1"), "USR1");
-    ok(&d, &["stop", "usr1"]);
+    ok(&d, &words!("stop usr1"));
     assert_eq!(inspect(&d, "{{.State.ExitCode}}", "usr1"), "3");
     // stop -s overrides it.
-    ok(&d, &["start", "usr1"]);
-    ok(&d, &["stop", "-s", "KILL", "usr1"]);
+    ok(&d, &words!("start usr1"));
+    ok(&d, &words!("stop -s KILL usr1"));
     assert_eq!(inspect(&d, "{{.State.ExitCode}}", "usr1"), "137");
 
     // Stopping a stopped container is no error; an unknown one is.
-    assert_eq!(ok(&d, &["stop", "trap"]), "trap\n");
-    let err = fails(&d, &["stop", "nosuch"], 1);
+    assert_eq!(ok(&d, &words!("stop trap")), "trap\n");
+    let err = fails(&d, &words!("stop nosuch"), 1);
     assert!(err.contains("No such container: nosuch"), "{err}");
     finish(d);
 }
@@ -1368,49 +1144,43 @@ fn kill_sends_the_signal_asked_for() {
     let d = setup();
     ok(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "k",
-            "busybox",
-            "sh",
-            "-c",
-            "trap 'exit 10' USR1; trap 'exit 11' HUP; echo ready; while true; do sleep 0.1; done",
-        ],
+        &words!(
+            "run -d --name k1 busybox sh -c",
+            "trap 'exit 10' USR1; trap 'exit 11' HUP; echo ready; while true; do sleep 0.1; done"
+        ),
     );
-    wait_log(&d, "k", "ready");
-    assert_eq!(ok(&d, &["kill", "-s", "USR1", "k"]), "k\n");
+    wait_log(&d, "k1", "ready");
+    assert_eq!(ok(&d, &words!("kill -s USR1 k1")), "k1\n");
     wait_for("the container to exit", || {
-        inspect(&d, "{{.State.Status}}", "k") == "exited"
+        inspect(&d, "{{.State.Status}}", "k1") == "exited"
     });
-    assert_eq!(inspect(&d, "{{.State.ExitCode}}", "k"), "10");
-    ok(&d, &["start", "k"]);
+    assert_eq!(inspect(&d, "{{.State.ExitCode}}", "k1"), "10");
+    ok(&d, &words!("start k1"));
     wait_for("the second start's ready", || {
-        h(&d, &["logs", "k"]).stdout.matches("ready").count() == 2
+        h(&d, &words!("logs k1")).stdout.matches("ready").count() == 2
     });
-    ok(&d, &["kill", "--signal", "SIGHUP", "k"]);
+    ok(&d, &words!("kill --signal SIGHUP k1"));
     wait_for("the container to exit", || {
-        inspect(&d, "{{.State.Status}}", "k") == "exited"
+        inspect(&d, "{{.State.Status}}", "k1") == "exited"
     });
-    assert_eq!(inspect(&d, "{{.State.ExitCode}}", "k"), "11");
-    ok(&d, &["start", "k"]);
-    ok(&d, &["kill", "k"]);
+    assert_eq!(inspect(&d, "{{.State.ExitCode}}", "k1"), "11");
+    ok(&d, &words!("start k1"));
+    ok(&d, &words!("kill k1"));
     wait_for("the container to exit", || {
-        inspect(&d, "{{.State.Status}}", "k") == "exited"
+        inspect(&d, "{{.State.Status}}", "k1") == "exited"
     });
     assert_eq!(
-        inspect(&d, "{{.State.ExitCode}}", "k"),
+        inspect(&d, "{{.State.ExitCode}}", "k1"),
         "137",
         "SIGKILL by default"
     );
 
-    let err = fails(&d, &["kill", "k"], 1);
+    let err = fails(&d, &words!("kill k1"), 1);
     assert!(err.contains("is not running"), "{err}");
-    ok(&d, &["start", "k"]);
-    let err = fails(&d, &["kill", "-s", "NOSUCHSIG", "k"], 1);
+    ok(&d, &words!("start k1"));
+    let err = fails(&d, &words!("kill -s NOSUCHSIG k1"), 1);
     assert!(err.contains("NOSUCHSIG"), "{err}");
-    assert_eq!(inspect(&d, "{{.State.Status}}", "k"), "running");
+    assert_eq!(inspect(&d, "{{.State.Status}}", "k1"), "running");
     finish(d);
 }
 
@@ -1419,25 +1189,19 @@ fn restart_pause_and_unpause() {
     let d = setup();
     ok(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "p",
-            "busybox",
-            "sh",
-            "-c",
-            "trap 'exit 0' TERM; echo ready; while true; do sleep 0.1; done",
-        ],
+        &words!(
+            "run -d --name p1 busybox sh -c",
+            "trap 'exit 0' TERM; echo ready; while true; do sleep 0.1; done"
+        ),
     );
-    wait_log(&d, "p", "ready");
-    let before = inspect_json(&d, "p");
-    assert_eq!(ok(&d, &["pause", "p"]), "p\n");
-    let v = inspect_json(&d, "p");
+    wait_log(&d, "p1", "ready");
+    let before = inspect_json(&d, "p1");
+    assert_eq!(ok(&d, &words!("pause p1")), "p1\n");
+    let v = inspect_json(&d, "p1");
     assert_eq!(v["State"]["Status"], "paused");
     assert_eq!(v["State"]["Paused"], true);
     assert_eq!(v["State"]["Running"], true);
-    let status = ok(&d, &["ps", "--format", "{{.Status}}"]);
+    let status = ok(&d, &words!("ps --format {{.Status}}"));
     assert!(status.trim_end().ends_with("(Paused)"), "{status}");
     // The processes are frozen.
     let id = before["Id"].as_str().unwrap();
@@ -1448,20 +1212,20 @@ fn restart_pause_and_unpause() {
     if let Some(state) = frozen {
         assert_eq!(state.trim(), "FROZEN");
     }
-    let err = fails(&d, &["exec", "p", "true"], 1);
+    let err = fails(&d, &words!("exec p1 true"), 1);
     assert!(err.contains("paused"), "{err}");
-    let err = fails(&d, &["pause", "p"], 1);
+    let err = fails(&d, &words!("pause p1"), 1);
     assert!(err.contains("paused"), "{err}");
 
-    assert_eq!(ok(&d, &["unpause", "p"]), "p\n");
-    let v = inspect_json(&d, "p");
+    assert_eq!(ok(&d, &words!("unpause p1")), "p1\n");
+    let v = inspect_json(&d, "p1");
     assert_eq!(v["State"]["Status"], "running");
     assert_eq!(v["State"]["Paused"], false);
-    let err = fails(&d, &["unpause", "p"], 1);
+    let err = fails(&d, &words!("unpause p1"), 1);
     assert!(err.contains("not paused"), "{err}");
 
-    assert_eq!(ok(&d, &["restart", "-t", "5", "p"]), "p\n");
-    let after = inspect_json(&d, "p");
+    assert_eq!(ok(&d, &words!("restart -t 5 p1")), "p1\n");
+    let after = inspect_json(&d, "p1");
     assert_eq!(after["State"]["Status"], "running");
     assert_ne!(after["State"]["StartedAt"], before["State"]["StartedAt"]);
     assert_ne!(after["State"]["Pid"], before["State"]["Pid"]);
@@ -1471,14 +1235,14 @@ fn restart_pause_and_unpause() {
         "a manual restart is no policy restart"
     );
     // restart starts a stopped container too.
-    ok(&d, &["stop", "-t", "1", "p"]);
-    ok(&d, &["restart", "p"]);
-    assert_eq!(inspect(&d, "{{.State.Status}}", "p"), "running");
+    ok(&d, &words!("stop -t 1 p1"));
+    ok(&d, &words!("restart p1"));
+    assert_eq!(inspect(&d, "{{.State.Status}}", "p1"), "running");
     // stop works on a paused container.
-    ok(&d, &["pause", "p"]);
-    ok(&d, &["stop", "-t", "1", "p"]);
-    assert_eq!(inspect(&d, "{{.State.Status}}", "p"), "exited");
-    let err = fails(&d, &["pause", "p"], 1);
+    ok(&d, &words!("pause p1"));
+    ok(&d, &words!("stop -t 1 p1"));
+    assert_eq!(inspect(&d, "{{.State.Status}}", "p1"), "exited");
+    let err = fails(&d, &words!("pause p1"), 1);
     assert!(err.contains("is not running"), "{err}");
     finish(d);
 }
@@ -1486,36 +1250,33 @@ fn restart_pause_and_unpause() {
 #[test]
 fn rm_refuses_a_running_container_without_force() {
     let d = setup();
-    let id = ok(
-        &d,
-        &["run", "-d", "--name", "r", "busybox", "sleep", "1000"],
-    );
+    let id = ok(&d, &words!("run -d --name r1 busybox sleep 1000"));
     let id = id.trim().to_string();
     let shim = shim_pid(&d, &id);
-    let err = fails(&d, &["rm", "r"], 1);
+    let err = fails(&d, &words!("rm r1"), 1);
     assert_eq!(
         err,
-        "Error response from daemon: cannot remove container \"/r\": container is running: stop the container before removing or force remove\n"
+        "Error response from daemon: cannot remove container \"/r1\": container is running: stop the container before removing or force remove\n"
     );
-    assert_eq!(inspect(&d, "{{.State.Status}}", "r"), "running");
-    ok(&d, &["pause", "r"]);
-    let err = fails(&d, &["rm", "r"], 1);
+    assert_eq!(inspect(&d, "{{.State.Status}}", "r1"), "running");
+    ok(&d, &words!("pause r1"));
+    let err = fails(&d, &words!("rm r1"), 1);
     assert!(err.contains("paused"), "{err}");
-    assert_eq!(ok(&d, &["rm", "-f", "r"]), "r\n");
-    assert_eq!(ok(&d, &["ps", "-aq"]), "");
+    assert_eq!(ok(&d, &words!("rm -f r1")), "r1\n");
+    assert_eq!(ok(&d, &words!("ps -aq")), "");
     assert_gone(&d, &id, shim);
 
-    let err = fails(&d, &["rm", "nosuch"], 1);
+    let err = fails(&d, &words!("rm nosuch"), 1);
     assert_eq!(
         err,
         "Error response from daemon: No such container: nosuch\n"
     );
     // Several at once: the good ones go, the exit code says one failed.
-    ok(&d, &["create", "--name", "a", "busybox", "true"]);
-    ok(&d, &["create", "--name", "b", "busybox", "true"]);
-    let o = h(&d, &["rm", "a", "nosuch", "b"]);
-    assert_eq!((o.code, o.stdout.as_str()), (1, "a\nb\n"), "{o:?}");
-    assert_eq!(ok(&d, &["ps", "-aq"]), "");
+    ok(&d, &words!("create --name a1 busybox true"));
+    ok(&d, &words!("create --name b1 busybox true"));
+    let o = h(&d, &words!("rm a1 nosuch b1"));
+    assert_eq!((o.code, o.stdout.as_str()), (1, "a1\nb1\n"), "{o:?}");
+    assert_eq!(ok(&d, &words!("ps -aq")), "");
     assert_eq!(container_dirs(&d), Vec::<String>::new());
     finish(d);
 }
@@ -1525,32 +1286,20 @@ fn wait_prints_the_exit_code() {
     let d = setup();
     ok(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "w",
-            "busybox",
-            "sh",
-            "-c",
-            "sleep 0.5; exit 4",
-        ],
+        &words!("run -d --name w1 busybox sh -c", "sleep 0.5; exit 4"),
     );
-    assert_eq!(ok(&d, &["wait", "w"]), "4\n");
+    assert_eq!(ok(&d, &words!("wait w1")), "4\n");
     // An exited container: at once.
-    assert_eq!(ok(&d, &["wait", "w"]), "4\n");
-    ok(
-        &d,
-        &["run", "-d", "--name", "w2", "busybox", "sleep", "1000"],
-    );
+    assert_eq!(ok(&d, &words!("wait w1")), "4\n");
+    ok(&d, &words!("run -d --name w2 busybox sleep 1000"));
     let waiter = {
-        let cmd = d.cmd(&["wait", "w2", "w"]);
+        let cmd = d.cmd(&words!("wait w2 w1"));
         std::thread::spawn(move || timed(cmd, None))
     };
-    ok(&d, &["kill", "w2"]);
+    ok(&d, &words!("kill w2"));
     let o = waiter.join().unwrap();
     assert_eq!((o.code, o.stdout.as_str()), (0, "137\n4\n"), "{o:?}");
-    let err = fails(&d, &["wait", "nosuch"], 1);
+    let err = fails(&d, &words!("wait nosuch"), 1);
     assert!(err.contains("No such container: nosuch"), "{err}");
     finish(d);
 }
@@ -1562,27 +1311,15 @@ fn inspect_has_docker_s_shape() {
     let bind = format!("{}:/b:ro", vol_host.path().display());
     let id = ok(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "shape",
-            "-e",
-            "A=1",
-            "-l",
-            "k=v",
-            "-m",
-            "32m",
-            "-v",
-            "named:/n",
-            "-v",
+        &words!(
+            "run -d --name shape -e A=1 -l k=v -m 32m -v named:/n -v",
             &bind,
             "--restart",
             "on-failure:3",
             "busybox",
             "sleep",
-            "1000",
-        ],
+            "1000"
+        ),
     );
     let id = id.trim();
     let v = inspect_json(&d, "shape");
@@ -1618,8 +1355,11 @@ fn inspect_has_docker_s_shape() {
         .iter()
         .map(|e| e.as_str().unwrap())
         .collect();
-    assert!(env.contains(&"A=1"), "{env:?}");
-    assert!(env.iter().any(|e| e.starts_with("PATH=")), "{env:?}");
+    assert_eq!(
+        env,
+        ["A=1"],
+        "the image has no ENV (docker adds PATH only in the process)"
+    );
 
     let host = &v["HostConfig"];
     assert_eq!(host["Memory"], 33554432);
@@ -1662,24 +1402,23 @@ fn inspect_has_docker_s_shape() {
     assert_eq!(v["RestartCount"], 0);
 
     // Several at once, and a format.
-    ok(&d, &["create", "--name", "second", "busybox", "true"]);
+    ok(&d, &words!("create --name second busybox true"));
     assert_eq!(
         ok(
             &d,
-            &[
-                "inspect",
-                "-f",
+            &words!(
+                "inspect -f",
                 "{{.Name}} {{.State.Status}}",
                 "shape",
                 "second"
-            ]
+            )
         ),
         "/shape running\n/second created\n"
     );
     let v: Value =
-        serde_json::from_str(&ok(&d, &["container", "inspect", "shape", "second"])).unwrap();
+        serde_json::from_str(&ok(&d, &words!("container inspect shape second"))).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 2);
-    let o = h(&d, &["inspect", "shape", "nosuch"]);
+    let o = h(&d, &words!("inspect shape nosuch"));
     assert_eq!(o.code, 1, "{o:?}");
     assert!(o.stderr.contains("nosuch"), "{o:?}");
     let v: Value = serde_json::from_str(&o.stdout).unwrap();
@@ -1690,39 +1429,20 @@ fn inspect_has_docker_s_shape() {
 #[test]
 fn ps_lists_filters_and_formats() {
     let d = setup();
-    ok(
+    let o = h(
         &d,
-        &[
-            "run",
-            "--name",
-            "done",
-            "-l",
-            "role=batch",
-            "busybox",
-            "sh",
-            "-c",
-            "exit 2",
-        ],
+        &words!("run --name done -l role=batch busybox sh -c", "exit 2"),
     );
-    ok(&d, &["create", "--name", "fresh", "busybox", "true"]);
+    assert_eq!(o.code, 2, "{o:?}");
+    ok(&d, &words!("create --name fresh busybox true"));
     let up = ok(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "up",
-            "-l",
-            "role=server",
-            "busybox",
-            "sleep",
-            "1000",
-        ],
+        &words!("run -d --name up -l role=server busybox sleep 1000"),
     );
     let up = up.trim();
 
-    assert_eq!(ok(&d, &["ps", "-q"]), format!("{}\n", &up[..12]));
-    assert_eq!(ok(&d, &["ps", "-q", "--no-trunc"]), format!("{up}\n"));
+    assert_eq!(ok(&d, &words!("ps -q")), format!("{}\n", &up[..12]));
+    assert_eq!(ok(&d, &words!("ps -q --no-trunc")), format!("{up}\n"));
     let names = |args: &[&str]| {
         let mut a = vec!["ps", "--format", "{{.Names}}"];
         a.extend_from_slice(args);
@@ -1732,34 +1452,30 @@ fn ps_lists_filters_and_formats() {
     };
     assert_eq!(names(&[]), ["up"]);
     assert_eq!(names(&["-a"]), ["done", "fresh", "up"]);
-    assert_eq!(names(&["-a", "--filter", "status=exited"]), ["done"]);
-    assert_eq!(names(&["-a", "--filter", "status=created"]), ["fresh"]);
-    assert_eq!(names(&["-a", "--filter", "status=running"]), ["up"]);
-    assert_eq!(names(&["-a", "--filter", "exited=2"]), ["done"]);
-    assert_eq!(names(&["-a", "--filter", "name=fre"]), ["fresh"]);
-    assert_eq!(names(&["-a", "--filter", "label=role"]), ["done", "up"]);
-    assert_eq!(names(&["-a", "--filter", "label=role=server"]), ["up"]);
+    assert_eq!(names(&words!("-a --filter status=exited")), ["done"]);
+    assert_eq!(names(&words!("-a --filter status=created")), ["fresh"]);
+    assert_eq!(names(&words!("-a --filter status=running")), ["up"]);
+    assert_eq!(names(&words!("-a --filter exited=2")), ["done"]);
+    assert_eq!(names(&words!("-a --filter name=fre")), ["fresh"]);
+    assert_eq!(names(&words!("-a --filter label=role")), ["done", "up"]);
+    assert_eq!(names(&words!("-a --filter label=role=server")), ["up"]);
     assert_eq!(
-        names(&["-a", "--filter", "label=role", "--filter", "status=exited"]),
+        names(&words!("-a --filter label=role --filter status=exited")),
         ["done"]
     );
     assert_eq!(
-        names(&["-a", "--filter", &format!("id={}", &up[..6])]),
+        names(&words!("-a --filter", &format!("id={}", &up[..6]))),
         ["up"]
     );
     assert_eq!(names(&["-l"]), ["up"], "-l: the latest created");
-    assert_eq!(names(&["-n", "2"]).len(), 2);
+    assert_eq!(names(&words!("-n 2")).len(), 2);
 
     let o = ok(
         &d,
-        &[
-            "ps",
-            "-a",
-            "--filter",
-            "name=done",
-            "--format",
-            "{{.ID}}|{{.Image}}|{{.Command}}|{{.Status}}|{{.Names}}|{{.Label \"role\"}}",
-        ],
+        &words!(
+            "ps -a --filter name=done --format",
+            "{{.ID}}|{{.Image}}|{{.Command}}|{{.Status}}|{{.Names}}|{{.Labels}}"
+        ),
     );
     let f: Vec<&str> = o.trim_end().split('|').collect();
     assert_eq!(f[0].len(), 12, "{o}");
@@ -1767,18 +1483,26 @@ fn ps_lists_filters_and_formats() {
     assert_eq!(f[2], "\"sh -c 'exit 2'\"");
     assert!(f[3].starts_with("Exited (2) "), "{o}");
     assert_eq!(f[4], "done");
-    assert_eq!(f[5], "batch");
-    let o = ok(&d, &["ps", "--format", "table {{.Names}}\t{{.Status}}"]);
+    assert_eq!(f[5], "role=batch");
+    let o = ok(&d, &words!("ps --format", "table {{.Names}}\t{{.Status}}"));
     let lines: Vec<&str> = o.lines().collect();
     assert_eq!(lines.len(), 2, "{o}");
     assert!(lines[0].starts_with("NAMES "), "{o}");
     assert!(lines[1].starts_with("up "), "{o}");
-    let o = ok(&d, &["ps", "--format", "{{json .}}"]);
+    let o = ok(&d, &words!("ps --format", "{{json .}}"));
     let v: Value = serde_json::from_str(o.trim()).unwrap();
     assert_eq!(v["Names"], "up");
     assert_eq!(v["State"], "running");
-    let err = fails(&d, &["ps", "--filter", "nosuch=1"], 1);
+    let err = fails(&d, &words!("ps --filter nosuch=1"), 1);
     assert!(err.contains("Invalid filter 'nosuch'"), "{err}");
+    // docker's `.Label` method.
+    assert_eq!(
+        ok(
+            &d,
+            &words!("ps -a --filter name=done --format", "{{.Label \"role\"}}")
+        ),
+        "batch\n"
+    );
     finish(d);
 }
 
@@ -1806,28 +1530,23 @@ fn logs_keep_stdout_and_stderr_apart_and_take_tail_and_timestamps() {
     let d = setup();
     ok(
         &d,
-        &[
-            "run",
-            "--name",
-            "l",
-            "busybox",
-            "sh",
-            "-c",
-            "echo out1; echo err1 >&2; echo out2; echo out3",
-        ],
+        &words!(
+            "run --name l1 busybox sh -c",
+            "echo out1; echo err1 >&2; sleep 0.3; echo out2; echo out3"
+        ),
     );
-    let o = h(&d, &["logs", "l"]);
+    let o = h(&d, &words!("logs l1"));
     assert_eq!(
         (o.code, o.stdout.as_str(), o.stderr.as_str()),
         (0, "out1\nout2\nout3\n", "err1\n")
     );
-    let o = h(&d, &["logs", "--tail", "2", "l"]);
+    let o = h(&d, &words!("logs --tail 2 l1"));
     assert_eq!((o.stdout.as_str(), o.stderr.as_str()), ("out2\nout3\n", ""));
-    let o = h(&d, &["logs", "-n", "0", "l"]);
+    let o = h(&d, &words!("logs -n 0 l1"));
     assert_eq!((o.stdout.as_str(), o.stderr.as_str()), ("", ""));
-    let o = h(&d, &["logs", "--tail", "all", "l"]);
+    let o = h(&d, &words!("logs --tail all l1"));
     assert_eq!(o.stdout, "out1\nout2\nout3\n");
-    let o = h(&d, &["logs", "-t", "l"]);
+    let o = h(&d, &words!("logs -t l1"));
     let mut last = None;
     for (line, text) in o.stdout.lines().zip(["out1", "out2", "out3"]) {
         let (ts, rest) = line.split_once(' ').unwrap();
@@ -1841,7 +1560,7 @@ fn logs_keep_stdout_and_stderr_apart_and_take_tail_and_timestamps() {
     assert_eq!(o.stdout.lines().count(), 3);
     assert!(o.stderr.ends_with(" err1\n"), "{o:?}");
     // The file is docker's json-file format.
-    let id = id_of(&d, "l");
+    let id = id_of(&d, "l1");
     let file = std::fs::read_to_string(
         d.root()
             .join("containers")
@@ -1853,7 +1572,7 @@ fn logs_keep_stdout_and_stderr_apart_and_take_tail_and_timestamps() {
     assert_eq!(first["log"], "out1\n");
     assert_eq!(first["stream"], "stdout");
     assert!(first["time"].is_string());
-    let err = fails(&d, &["logs", "nosuch"], 1);
+    let err = fails(&d, &words!("logs nosuch"), 1);
     assert!(err.contains("No such container: nosuch"), "{err}");
     finish(d);
 }
@@ -1863,17 +1582,12 @@ fn logs_since_and_until_cut_by_time() {
     let d = setup();
     ok(
         &d,
-        &[
-            "run",
-            "--name",
-            "t",
-            "busybox",
-            "sh",
-            "-c",
-            "echo early; sleep 2; echo late",
-        ],
+        &words!(
+            "run --name t1 busybox sh -c",
+            "echo early; sleep 2; echo late"
+        ),
     );
-    let o = ok(&d, &["logs", "-t", "t"]);
+    let o = ok(&d, &words!("logs -t t1"));
     let times: Vec<chrono::DateTime<chrono::FixedOffset>> = o
         .lines()
         .map(|l| chrono::DateTime::parse_from_rfc3339(l.split(' ').next().unwrap()).unwrap())
@@ -1881,13 +1595,13 @@ fn logs_since_and_until_cut_by_time() {
     assert_eq!(times.len(), 2, "{o}");
     let mid = times[0] + (times[1] - times[0]) / 2;
     let mid = mid.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-    assert_eq!(ok(&d, &["logs", "--since", &mid, "t"]), "late\n");
-    assert_eq!(ok(&d, &["logs", "--until", &mid, "t"]), "early\n");
+    assert_eq!(ok(&d, &words!("logs --since", &mid, "t1")), "late\n");
+    assert_eq!(ok(&d, &words!("logs --until", &mid, "t1")), "early\n");
     // Unix seconds (with a fraction) as docker takes them.
     let unix = format!("{}.{:09}", times[1].timestamp() + 1, 0);
-    assert_eq!(ok(&d, &["logs", "--since", &unix, "t"]), "");
+    assert_eq!(ok(&d, &words!("logs --since", &unix, "t1")), "");
     // A duration back from now.
-    assert_eq!(ok(&d, &["logs", "--since", "1h", "t"]), "early\nlate\n");
+    assert_eq!(ok(&d, &words!("logs --since 1h t1")), "early\nlate\n");
     finish(d);
 }
 
@@ -1896,33 +1610,27 @@ fn logs_follow_ends_when_the_container_ends() {
     let d = setup();
     ok(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "f",
-            "busybox",
-            "sh",
-            "-c",
-            "echo one; sleep 1; echo two; sleep 1; echo three >&2",
-        ],
+        &words!(
+            "run -d --name f1 busybox sh -c",
+            "echo one; sleep 1; echo two; sleep 1; echo three >&2"
+        ),
     );
-    assert_eq!(inspect(&d, "{{.State.Status}}", "f"), "running");
-    let o = h(&d, &["logs", "-f", "f"]);
+    assert_eq!(inspect(&d, "{{.State.Status}}", "f1"), "running");
+    let o = h(&d, &words!("logs -f f1"));
     assert_eq!(
         (o.code, o.stdout.as_str(), o.stderr.as_str()),
         (0, "one\ntwo\n", "three\n")
     );
     assert_eq!(
-        inspect(&d, "{{.State.Status}}", "f"),
+        inspect(&d, "{{.State.Status}}", "f1"),
         "exited",
         "logs -f returned because the container ended"
     );
     // Following an exited container prints the log and ends.
-    assert_eq!(ok(&d, &["logs", "-f", "--tail", "1", "f"]), "");
+    assert_eq!(ok(&d, &words!("logs -f --tail 1 f1")), "");
     // Follow across a restart of the container ends at its end too.
-    ok(&d, &["start", "f"]);
-    let o = h(&d, &["logs", "-f", "--since", "0", "f"]);
+    ok(&d, &words!("start f1"));
+    let o = h(&d, &words!("logs -f --since 0 f1"));
     assert!(o.stdout.ends_with("one\ntwo\n"), "{o:?}");
     finish(d);
 }
@@ -1932,19 +1640,10 @@ fn logs_rotate_within_max_size_and_max_file() {
     let d = setup();
     let o = h(
         &d,
-        &[
-            "run",
-            "--name",
-            "rot",
-            "--log-opt",
-            "max-size=1k",
-            "--log-opt",
-            "max-file=2",
-            "busybox",
-            "sh",
-            "-c",
-            "i=0; while [ $i -lt 300 ]; do echo line-$i-padding-padding-padding; i=$((i+1)); done",
-        ],
+        &words!(
+            "run --name rot --log-opt max-size=1k --log-opt max-file=2 busybox sh -c",
+            "i=0; while [ $i -lt 300 ]; do echo line-$i-padding-padding-padding; i=$((i+1)); done"
+        ),
     );
     assert_eq!(o.code, 0, "{o:?}");
     assert_eq!(
@@ -1964,7 +1663,7 @@ fn logs_rotate_within_max_size_and_max_file() {
     }
     let total: u64 = files.iter().map(|f| f.1).sum();
     assert!(total < 300 * 60, "old lines are gone: {files:?}");
-    let logs = ok(&d, &["logs", "rot"]);
+    let logs = ok(&d, &words!("logs rot"));
     assert!(
         logs.ends_with("line-299-padding-padding-padding\n"),
         "{logs}"
@@ -1976,14 +1675,7 @@ fn logs_rotate_within_max_size_and_max_file() {
     );
     let err = fails(
         &d,
-        &[
-            "run",
-            "--rm",
-            "--log-opt",
-            "max-size=lots",
-            "busybox",
-            "true",
-        ],
+        &words!("run --rm --log-opt max-size=lots busybox true"),
         125,
     );
     assert!(!err.is_empty());
@@ -1997,21 +1689,11 @@ fn exec_runs_in_the_container_with_its_own_options() {
     let d = setup();
     ok(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "x",
-            "-e",
-            "FROM_RUN=1",
-            "busybox",
-            "sleep",
-            "1000",
-        ],
+        &words!("run -d --name x1 -e FROM_RUN=1 busybox sleep 1000"),
     );
     let o = h(
         &d,
-        &["exec", "x", "sh", "-c", "echo hi; echo oops >&2; exit 3"],
+        &words!("exec x1 sh -c", "echo hi; echo oops >&2; exit 3"),
     );
     assert_eq!(
         (o.code, o.stdout.as_str(), o.stderr.as_str()),
@@ -2020,51 +1702,35 @@ fn exec_runs_in_the_container_with_its_own_options() {
     assert_eq!(
         ok(
             &d,
-            &[
-                "exec",
-                "-e",
-                "X=1",
-                "-w",
-                "/tmp",
-                "-u",
-                "1000:1000",
-                "x",
-                "sh",
-                "-c",
+            &words!(
+                "exec -e X=1 -w /tmp -u 1000:1000 x1 sh -c",
                 "echo $X $FROM_RUN; pwd; id"
-            ]
+            )
         ),
         "1 1\n/tmp\nuid=1000(user) gid=1000(user)\n"
     );
     // The same namespaces: it sees the container's PID 1.
     assert_eq!(
-        ok(&d, &["exec", "x", "cat", "/proc/1/cmdline"]),
+        ok(&d, &words!("exec x1 cat /proc/1/cmdline")),
         "sleep\x001000\x00"
     );
-    let o = h_in(&d, &["exec", "-i", "x", "cat"], b"to exec\n");
+    let o = h_in(&d, &words!("exec -i x1 cat"), b"to exec\n");
     assert_eq!((o.code, o.stdout.as_str()), (0, "to exec\n"), "{o:?}");
-    let err = fails(&d, &["exec", "x", "nosuchcmd"], 127);
+    let err = fails(&d, &words!("exec x1 nosuchcmd"), 127);
     assert!(err.contains("executable file not found"), "{err}");
-    let err = fails(&d, &["exec", "x", "/etc/passwd"], 126);
+    let err = fails(&d, &words!("exec x1 /etc/passwd"), 126);
     assert!(!err.is_empty());
 
     // -d returns at once; the process runs on.
     assert_eq!(
         ok(
             &d,
-            &[
-                "exec",
-                "-d",
-                "x",
-                "sh",
-                "-c",
-                "sleep 0.3; echo bg > /tmp/bg"
-            ]
+            &words!("exec -d x1 sh -c", "sleep 0.3; echo bg > /tmp/bg")
         ),
         ""
     );
     wait_for("the detached exec's file", || {
-        h(&d, &["exec", "x", "cat", "/tmp/bg"]).stdout == "bg\n"
+        h(&d, &words!("exec x1 cat /tmp/bg")).stdout == "bg\n"
     });
     finish(d);
 }
@@ -2072,18 +1738,15 @@ fn exec_runs_in_the_container_with_its_own_options() {
 #[test]
 fn exec_into_a_stopped_container_fails_clearly() {
     let d = setup();
-    ok(
-        &d,
-        &["create", "--name", "never", "busybox", "sleep", "1000"],
-    );
-    let err = fails(&d, &["exec", "never", "true"], 1);
+    ok(&d, &words!("create --name never busybox sleep 1000"));
+    let err = fails(&d, &words!("exec never true"), 1);
     assert!(err.contains("is not running"), "{err}");
-    ok(&d, &["start", "never"]);
-    ok(&d, &["stop", "-t", "0", "never"]);
-    let err = fails(&d, &["exec", "never", "true"], 1);
+    ok(&d, &words!("start never"));
+    ok(&d, &words!("stop -t 0 never"));
+    let err = fails(&d, &words!("exec never true"), 1);
     assert!(err.contains("is not running"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    let err = fails(&d, &["exec", "nosuch", "true"], 1);
+    let err = fails(&d, &words!("exec nosuch true"), 1);
     assert!(err.contains("No such container: nosuch"), "{err}");
     finish(d);
 }
@@ -2095,35 +1758,18 @@ fn named_volumes_persist_across_containers() {
     let d = setup();
     ok(
         &d,
-        &[
-            "run",
-            "--rm",
-            "-v",
-            "keep:/data",
-            "busybox",
-            "sh",
-            "-c",
-            "echo persisted > /data/f",
-        ],
+        &words!(
+            "run --rm -v keep:/data busybox sh -c",
+            "echo persisted > /data/f"
+        ),
     );
     assert_eq!(
-        ok(&d, &["volume", "ls", "-q"]),
+        ok(&d, &words!("volume ls -q")),
         "keep\n",
         "made on first use"
     );
     assert_eq!(
-        ok(
-            &d,
-            &[
-                "run",
-                "--rm",
-                "-v",
-                "keep:/other",
-                "busybox",
-                "cat",
-                "/other/f"
-            ]
-        ),
+        ok(&d, &words!("run --rm -v keep:/other busybox cat /other/f")),
         "persisted\n"
     );
     assert_eq!(
@@ -2133,64 +1779,24 @@ fn named_volumes_persist_across_containers() {
     // Read-only.
     let o = h(
         &d,
-        &[
-            "run",
-            "--rm",
-            "-v",
-            "keep:/data:ro",
-            "busybox",
-            "touch",
-            "/data/g",
-        ],
+        &words!("run --rm -v keep:/data:ro busybox touch /data/g"),
     );
     assert_eq!(o.code, 1, "{o:?}");
     assert!(o.stderr.contains("Read-only file system"), "{o:?}");
     // In use: not removable; rm -v leaves named volumes.
-    ok(
-        &d,
-        &[
-            "create",
-            "--name",
-            "user",
-            "-v",
-            "keep:/data",
-            "busybox",
-            "true",
-        ],
-    );
-    let err = fails(&d, &["volume", "rm", "keep"], 1);
+    ok(&d, &words!("create --name user -v keep:/data busybox true"));
+    let err = fails(&d, &words!("volume rm keep"), 1);
     assert!(err.contains("in use"), "{err}");
-    ok(&d, &["rm", "-v", "user"]);
-    assert_eq!(ok(&d, &["volume", "ls", "-q"]), "keep\n");
-    assert_eq!(ok(&d, &["volume", "rm", "keep"]), "keep\n");
+    ok(&d, &words!("rm -v user"));
+    assert_eq!(ok(&d, &words!("volume ls -q")), "keep\n");
+    assert_eq!(ok(&d, &words!("volume rm keep")), "keep\n");
     // --volumes-from shares them.
     ok(
         &d,
-        &[
-            "run",
-            "--name",
-            "src",
-            "-v",
-            "shared:/s",
-            "busybox",
-            "sh",
-            "-c",
-            "echo x > /s/f",
-        ],
+        &words!("run --name src -v shared:/s busybox sh -c", "echo x > /s/f"),
     );
     assert_eq!(
-        ok(
-            &d,
-            &[
-                "run",
-                "--rm",
-                "--volumes-from",
-                "src",
-                "busybox",
-                "cat",
-                "/s/f"
-            ]
-        ),
+        ok(&d, &words!("run --rm --volumes-from src busybox cat /s/f")),
         "x\n"
     );
     finish(d);
@@ -2201,38 +1807,25 @@ fn anonymous_volumes_go_with_rm_v() {
     let d = setup();
     ok(
         &d,
-        &[
-            "run",
-            "--name",
-            "an",
-            "-v",
-            "/data",
-            "busybox",
-            "sh",
-            "-c",
-            "echo a > /data/f",
-        ],
+        &words!("run --name an -v /data busybox sh -c", "echo a > /data/f"),
     );
     let v = inspect_json(&d, "an");
     let name = v["Mounts"][0]["Name"].as_str().unwrap().to_string();
     assert_eq!(name.len(), 64, "{v}");
     assert_eq!(v["Mounts"][0]["Destination"], "/data");
-    assert_eq!(ok(&d, &["volume", "ls", "-q"]), format!("{name}\n"));
-    let labels = ok(&d, &["volume", "inspect", "-f", "{{json .Labels}}", &name]);
+    assert_eq!(ok(&d, &words!("volume ls -q")), format!("{name}\n"));
+    let labels = ok(&d, &words!("volume inspect -f", "{{json .Labels}}", &name));
     assert!(labels.contains("com.docker.volume.anonymous"), "{labels}");
     // Restarting the container keeps its volume.
-    assert_eq!(ok(&d, &["start", "-a", "an"]), "");
-    ok(&d, &["rm", "-v", "an"]);
-    assert_eq!(ok(&d, &["volume", "ls", "-q"]), "");
+    assert_eq!(ok(&d, &words!("start -a an")), "");
+    ok(&d, &words!("rm -v an"));
+    assert_eq!(ok(&d, &words!("volume ls -q")), "");
     assert!(!d.root().join("volumes").join(&name).exists());
     // Without -v the anonymous volume stays.
-    ok(
-        &d,
-        &["run", "--name", "an2", "-v", "/data", "busybox", "true"],
-    );
+    ok(&d, &words!("run --name an2 -v /data busybox true"));
     let name = inspect(&d, "{{(index .Mounts 0).Name}}", "an2");
-    ok(&d, &["rm", "an2"]);
-    assert_eq!(ok(&d, &["volume", "ls", "-q"]), format!("{name}\n"));
+    ok(&d, &words!("rm an2"));
+    assert_eq!(ok(&d, &words!("volume ls -q")), format!("{name}\n"));
     finish(d);
 }
 
@@ -2245,16 +1838,14 @@ fn bind_mounts_share_a_host_directory() {
     assert_eq!(
         ok(
             &d,
-            &[
-                "run",
-                "--rm",
-                "-v",
+            &words!(
+                "run --rm -v",
                 &spec,
                 "busybox",
                 "sh",
                 "-c",
                 "cat /x/from-host; echo back > /x/from-container"
-            ]
+            )
         ),
         "hello\n"
     );
@@ -2263,7 +1854,7 @@ fn bind_mounts_share_a_host_directory() {
         "back\n"
     );
     let ro = format!("{}:/x:ro", host.path().display());
-    let o = h(&d, &["run", "--rm", "-v", &ro, "busybox", "touch", "/x/no"]);
+    let o = h(&d, &words!("run --rm -v", &ro, "busybox", "touch", "/x/no"));
     assert_eq!(o.code, 1, "{o:?}");
     assert!(!host.path().join("no").exists());
     let mount = format!(
@@ -2273,32 +1864,17 @@ fn bind_mounts_share_a_host_directory() {
     assert_eq!(
         ok(
             &d,
-            &[
-                "run",
-                "--rm",
-                "--mount",
-                &mount,
-                "busybox",
-                "cat",
-                "/m/from-host"
-            ]
+            &words!("run --rm --mount", &mount, "busybox", "cat", "/m/from-host")
         ),
         "hello\n"
     );
     let err = fails(
         &d,
-        &[
-            "run",
-            "--rm",
-            "--mount",
-            "type=bind,source=/no/such/dir,target=/m",
-            "busybox",
-            "true",
-        ],
+        &words!("run --rm --mount type=bind,source=/no/such/dir,target=/m busybox true"),
         125,
     );
     assert!(err.contains("/no/such/dir"), "{err}");
-    assert_eq!(ok(&d, &["ps", "-aq"]), "");
+    assert_eq!(ok(&d, &words!("ps -aq")), "");
     // The host directory is not unmounted or removed with the container.
     assert!(host.path().join("from-host").exists());
     assert_eq!(
@@ -2328,15 +1904,14 @@ fn image_with_volume(d: &Daemon) {
         .unwrap();
     let bytes = tar.into_inner().unwrap();
     let o = d.with_stdin(
-        &[
-            "import",
-            "--change",
+        &words!(
+            "import --change",
             "VOLUME /data",
             "--change",
             "CMD [\"sh\"]",
             "-",
-            "withvol:1",
-        ],
+            "withvol:1"
+        ),
         &bytes,
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -2351,11 +1926,8 @@ fn a_new_volume_gets_the_image_s_files() {
         r#"{"/data":{}}"#
     );
     // The image's VOLUME: an anonymous volume with the image's files.
-    ok(
-        &d,
-        &["run", "--name", "img", "withvol:1", "cat", "/data/seed"],
-    );
-    assert_eq!(ok(&d, &["logs", "img"]), "from the image\n");
+    ok(&d, &words!("run --name img withvol:1 cat /data/seed"));
+    assert_eq!(ok(&d, &words!("logs img")), "from the image\n");
     let anon = inspect(&d, "{{(index .Mounts 0).Name}}", "img");
     assert_eq!(anon.len(), 64);
     assert_eq!(
@@ -2366,67 +1938,30 @@ fn a_new_volume_gets_the_image_s_files() {
     assert_eq!(
         ok(
             &d,
-            &[
-                "run",
-                "--rm",
-                "-v",
-                "fresh:/data",
-                "withvol:1",
-                "cat",
-                "/data/seed"
-            ]
+            &words!("run --rm -v fresh:/data withvol:1 cat /data/seed")
         ),
         "from the image\n"
     );
     // Once it has content, it is not filled again.
     ok(
         &d,
-        &[
-            "run",
-            "--rm",
-            "-v",
-            "fresh:/data",
-            "withvol:1",
-            "sh",
-            "-c",
-            "echo changed > /data/seed; echo new > /data/mine",
-        ],
+        &words!(
+            "run --rm -v fresh:/data withvol:1 sh -c",
+            "echo changed > /data/seed; echo new > /data/mine"
+        ),
     );
     assert_eq!(
         ok(
             &d,
-            &[
-                "run",
-                "--rm",
-                "-v",
-                "fresh:/data",
-                "withvol:1",
-                "cat",
-                "/data/seed",
-                "/data/mine"
-            ]
+            &words!("run --rm -v fresh:/data withvol:1 cat /data/seed /data/mine")
         ),
         "changed\nnew\n"
     );
     // A volume that was used empty stays empty.
-    ok(&d, &["volume", "create", "empty"]);
-    ok(
-        &d,
-        &["run", "--rm", "-v", "empty:/elsewhere", "busybox", "true"],
-    );
+    ok(&d, &words!("volume create empty"));
+    ok(&d, &words!("run --rm -v empty:/elsewhere busybox true"));
     assert_eq!(
-        ok(
-            &d,
-            &[
-                "run",
-                "--rm",
-                "-v",
-                "empty:/data",
-                "withvol:1",
-                "ls",
-                "/data"
-            ]
-        ),
+        ok(&d, &words!("run --rm -v empty:/data withvol:1 ls /data")),
         "seed\n",
         "docker copies into a volume that is empty at its first mount over image content"
     );
@@ -2436,7 +1971,7 @@ fn a_new_volume_gets_the_image_s_files() {
     assert_eq!(
         ok(
             &d,
-            &["run", "--rm", "-v", &spec, "withvol:1", "ls", "/data"]
+            &words!("run --rm -v", &spec, "withvol:1", "ls", "/data")
         ),
         ""
     );
@@ -2450,18 +1985,10 @@ fn on_failure_restarts_up_to_the_maximum() {
     let d = setup();
     ok(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "of",
-            "--restart",
-            "on-failure:2",
-            "busybox",
-            "sh",
-            "-c",
-            "exit 3",
-        ],
+        &words!(
+            "run -d --name of --restart on-failure:2 busybox sh -c",
+            "exit 3"
+        ),
     );
     wait_for("two restarts and the end", || {
         inspect(&d, "{{.RestartCount}} {{.State.Status}}", "of") == "2 exited"
@@ -2479,16 +2006,7 @@ fn on_failure_restarts_up_to_the_maximum() {
     // Success ends on-failure at once.
     ok(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "fine",
-            "--restart",
-            "on-failure",
-            "busybox",
-            "true",
-        ],
+        &words!("run -d --name fine --restart on-failure busybox true"),
     );
     wait_for("the end", || {
         inspect(&d, "{{.State.Status}}", "fine") == "exited"
@@ -2498,17 +2016,9 @@ fn on_failure_restarts_up_to_the_maximum() {
         inspect(&d, "{{.RestartCount}} {{.State.Status}}", "fine"),
         "0 exited"
     );
-    let err = fails(
-        &d,
-        &["run", "--rm", "--restart", "always", "busybox", "true"],
-        125,
-    );
+    let err = fails(&d, &words!("run --rm --restart always busybox true"), 125);
     assert!(err.contains("--restart and --rm"), "{err}");
-    let err = fails(
-        &d,
-        &["run", "--restart", "sometimes", "busybox", "true"],
-        125,
-    );
+    let err = fails(&d, &words!("run --restart sometimes busybox true"), 125);
     assert!(err.contains("sometimes"), "{err}");
     finish(d);
 }
@@ -2518,20 +2028,10 @@ fn restart_always_starts_the_container_again_until_stopped() {
     let d = setup();
     ok(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "al",
-            "--restart",
-            "always",
-            "-v",
-            "runs:/r",
-            "busybox",
-            "sh",
-            "-c",
-            "echo run >> /r/log; sleep 0.3",
-        ],
+        &words!(
+            "run -d --name al --restart always -v runs:/r busybox sh -c",
+            "echo run >> /r/log; sleep 0.3"
+        ),
     );
     let first = inspect(&d, "{{.State.StartedAt}}", "al");
     wait_for("restarts", || {
@@ -2547,7 +2047,7 @@ fn restart_always_starts_the_container_again_until_stopped() {
     let runs = std::fs::read_to_string(d.root().join("volumes/runs/_data/log")).unwrap();
     assert!(runs.lines().count() >= 3, "{runs}");
     // stop ends it for good.
-    ok(&d, &["stop", "al"]);
+    ok(&d, &words!("stop al"));
     let count = inspect(&d, "{{.RestartCount}}", "al");
     assert_eq!(inspect(&d, "{{.State.Status}}", "al"), "exited");
     std::thread::sleep(Duration::from_secs(2));
@@ -2570,26 +2070,18 @@ fn containers_survive_a_killed_daemon() {
     let d = setup();
     let id = ok(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "sl",
-            "busybox",
-            "sh",
-            "-c",
-            "trap 'exit 0' TERM; echo started; while true; do sleep 0.1; done",
-        ],
+        &words!(
+            "run -d --name sl busybox sh -c",
+            "trap 'exit 0' TERM; echo started; while true; do sleep 0.1; done"
+        ),
     );
     let id = id.trim().to_string();
-    let victim = ok(
-        &d,
-        &["run", "-d", "--name", "victim", "busybox", "sleep", "1000"],
-    );
+    let victim = ok(&d, &words!("run -d --name victim busybox sleep 1000"));
     let victim = victim.trim().to_string();
     wait_log(&d, "sl", "started");
     let pid = inspect(&d, "{{.State.Pid}}", "sl");
     let victim_pid: i32 = inspect(&d, "{{.State.Pid}}", "victim").parse().unwrap();
+    let victim_shim = shim_pid(&d, &victim).unwrap();
     let shim = shim_pid(&d, &id).unwrap();
     let daemon = d.pid().unwrap();
 
@@ -2611,9 +2103,11 @@ fn containers_survive_a_killed_daemon() {
         .status()
         .unwrap();
     wait_for("the victim to end", || !alive(victim_pid));
+    // Its shim records the exit and ends.
+    wait_for("the victim's shim to end", || !shim_alive(victim_shim));
 
     // Any command starts the daemon again; it finds its containers.
-    let ps = ok(&d, &["ps", "--format", "{{.Names}} {{.Status}}"]);
+    let ps = ok(&d, &words!("ps --format", "{{.Names}} {{.Status}}"));
     assert!(ps.starts_with("sl Up "), "{ps}");
     assert_eq!(ps.lines().count(), 1, "{ps}");
     assert_ne!(d.pid(), Some(daemon));
@@ -2624,11 +2118,11 @@ fn containers_survive_a_killed_daemon() {
     );
     // The restarted daemon drives the container as before.
     assert_eq!(
-        ok(&d, &["exec", "sl", "echo", "still here"]),
+        ok(&d, &words!("exec sl echo", "still here")),
         "still here\n"
     );
-    assert_eq!(ok(&d, &["logs", "sl"]), "started\n");
-    assert_eq!(ok(&d, &["stop", "sl"]), "sl\n");
+    assert_eq!(ok(&d, &words!("logs sl")), "started\n");
+    assert_eq!(ok(&d, &words!("stop sl")), "sl\n");
     assert_eq!(
         inspect(&d, "{{.State.Status}} {{.State.ExitCode}}", "sl"),
         "exited 0"
@@ -2637,7 +2131,7 @@ fn containers_survive_a_killed_daemon() {
     assert_eq!(support::mounts_containing(&id), Vec::<String>::new());
     assert_eq!(support::mounts_containing(&victim), Vec::<String>::new());
     assert_eq!(support::cgroup_dirs_named(&victim), Vec::<PathBuf>::new());
-    ok(&d, &["start", "sl"]);
+    ok(&d, &words!("start sl"));
     assert_eq!(inspect(&d, "{{.State.Status}}", "sl"), "running");
     finish(d);
 }
@@ -2645,58 +2139,25 @@ fn containers_survive_a_killed_daemon() {
 #[test]
 fn after_a_reboot_containers_are_exited_and_restart_always_ones_run_again() {
     let d = setup();
+    ok(&d, &words!("run -d --name plain busybox sleep 1000"));
     ok(
         &d,
-        &["run", "-d", "--name", "plain", "busybox", "sleep", "1000"],
+        &words!("run -d --name always --restart always busybox sleep 1000"),
     );
     ok(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "always",
-            "--restart",
-            "always",
-            "busybox",
-            "sleep",
-            "1000",
-        ],
+        &words!("run -d --name unless --restart unless-stopped busybox sleep 1000"),
     );
     ok(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "unless",
-            "--restart",
-            "unless-stopped",
-            "busybox",
-            "sleep",
-            "1000",
-        ],
+        &words!("run -d --name stopped --restart always busybox sleep 1000"),
     );
-    ok(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "stopped",
-            "--restart",
-            "always",
-            "busybox",
-            "sleep",
-            "1000",
-        ],
-    );
-    ok(&d, &["stop", "-t", "0", "stopped"]);
+    ok(&d, &words!("stop -t 0 stopped"));
     let old_pid = inspect(&d, "{{.State.Pid}}", "always");
 
     // The reboot: the daemon stops, every container process goes, /run is
     // wiped.
-    ok(&d, &["daemon", "stop"]);
+    ok(&d, &words!("daemon stop"));
     wait_daemon_gone(&d);
     let run = d.run_root();
     for e in std::fs::read_dir(run.join("containers")).unwrap().flatten() {
@@ -2730,7 +2191,7 @@ fn after_a_reboot_containers_are_exited_and_restart_always_ones_run_again() {
     );
     std::fs::remove_dir_all(&run).unwrap();
 
-    let ps = ok(&d, &["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
+    let ps = ok(&d, &words!("ps -a --format", "{{.Names}} {{.State}}"));
     let mut ps: Vec<&str> = ps.lines().collect();
     ps.sort();
     assert_eq!(
@@ -2744,12 +2205,12 @@ fn after_a_reboot_containers_are_exited_and_restart_always_ones_run_again() {
     );
     assert_ne!(inspect(&d, "{{.State.Pid}}", "always"), old_pid);
     assert_eq!(
-        ok(&d, &["exec", "always", "echo", "back"]),
+        ok(&d, &words!("exec always echo back")),
         "back\n",
         "the restarted container works"
     );
     // The exited ones start again.
-    ok(&d, &["start", "plain"]);
+    ok(&d, &words!("start plain"));
     assert_eq!(inspect(&d, "{{.State.Status}}", "plain"), "running");
     finish(d);
 }
@@ -2761,28 +2222,12 @@ fn healthchecks_make_containers_healthy_or_unhealthy() {
     let d = setup();
     ok(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "good",
-            "--health-cmd",
-            "true",
-            "--health-interval",
-            "1s",
-            "busybox",
-            "sleep",
-            "1000",
-        ],
+        &words!("run -d --name good --health-cmd true --health-interval 1s busybox sleep 1000"),
     );
     ok(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "bad",
-            "--health-cmd",
+        &words!(
+            "run -d --name bad --health-cmd",
             "echo failing; exit 1",
             "--health-interval",
             "1s",
@@ -2790,12 +2235,14 @@ fn healthchecks_make_containers_healthy_or_unhealthy() {
             "2",
             "busybox",
             "sleep",
-            "1000",
-        ],
+            "1000"
+        ),
     );
+    let check: Value =
+        serde_json::from_str(&inspect(&d, "{{json .Config.Healthcheck}}", "good")).unwrap();
     assert_eq!(
-        inspect(&d, "{{json .Config.Healthcheck}}", "good"),
-        r#"{"Test":["CMD-SHELL","true"],"Interval":1000000000}"#
+        check,
+        serde_json::json!({"Test": ["CMD-SHELL", "true"], "Interval": 1000000000})
     );
     wait_for("healthy", || {
         inspect(&d, "{{.State.Health.Status}}", "good") == "healthy"
@@ -2813,29 +2260,17 @@ fn healthchecks_make_containers_healthy_or_unhealthy() {
     let v = inspect_json(&d, "good");
     assert_eq!(v["State"]["Health"]["FailingStreak"], 0);
     assert_eq!(v["State"]["Health"]["Log"][0]["ExitCode"], 0);
-    let status = ok(
-        &d,
-        &["ps", "--filter", "name=good", "--format", "{{.Status}}"],
-    );
+    let status = ok(&d, &words!("ps --filter name=good --format {{.Status}}"));
     assert!(status.trim_end().ends_with("(healthy)"), "{status}");
     assert_eq!(
         ok(
             &d,
-            &[
-                "ps",
-                "--filter",
-                "health=unhealthy",
-                "--format",
-                "{{.Names}}"
-            ]
+            &words!("ps --filter health=unhealthy --format {{.Names}}")
         ),
         "bad\n"
     );
     // Without a healthcheck: no health state.
-    ok(
-        &d,
-        &["run", "-d", "--name", "none", "busybox", "sleep", "1000"],
-    );
+    ok(&d, &words!("run -d --name none busybox sleep 1000"));
     assert_eq!(inspect(&d, "{{json .State.Health}}", "none"), "null");
     finish(d);
 }

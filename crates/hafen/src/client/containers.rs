@@ -307,7 +307,9 @@ pub fn run(g: &Global, a: RunArgs) -> Result<(), CliError> {
             Ok(Err(e)) => Err(daemon_error(&e, 125)),
             Err(e) => Err(CliError::Hafen(format!("hafen: {e}"))),
         }
-    })?;
+    });
+    s.close();
+    let code = code?;
     if code == 0 {
         Ok(())
     } else {
@@ -436,7 +438,9 @@ pub fn start(g: &Global, a: StartArgs) -> Result<(), CliError> {
                 Ok(Err(e)) => Err(daemon_error(&e, 1)),
                 Err(e) => Err(CliError::Hafen(format!("hafen: {e}"))),
             }
-        })?;
+        });
+        s.close();
+        let code = code?;
         return if code == 0 {
             Ok(())
         } else {
@@ -803,7 +807,9 @@ pub fn attach(g: &Global, a: AttachArgs) -> Result<(), CliError> {
         } else {
             u8::try_from(now.state.exit_code).unwrap_or(255)
         })
-    })?;
+    });
+    s.close();
+    let code = code?;
     if code == 0 {
         Ok(())
     } else {
@@ -959,7 +965,9 @@ pub fn exec(g: &Global, a: ExecArgs) -> Result<(), CliError> {
             .await
             .map_err(|e| daemon_error(&e, 1))?;
         Ok(u8::try_from(i.exit_code.unwrap_or(0)).unwrap_or(255))
-    })?;
+    });
+    s.close();
+    let code = code?;
     if code == 0 {
         Ok(())
     } else {

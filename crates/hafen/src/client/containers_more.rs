@@ -15,7 +15,7 @@ use std::io::{self, IsTerminal, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -639,7 +639,8 @@ pub struct UpdateArgs {
     /// MEMs in which to allow execution (0-3, 0,1).
     #[arg(long)]
     cpuset_mems: Option<String>,
-    /// Kernel memory limit (deprecated).
+    /// Kernel memory limit (deprecated: accepted, sent as docker sends it,
+    /// and ignored by the kernel).
     #[arg(long, value_parser = mem_bytes, hide = true)]
     kernel_memory: Option<i64>,
     /// Memory limit.
@@ -739,11 +740,6 @@ impl UpdateArgs {
 
 /// `hafen update`.
 pub fn update(g: &Global, a: UpdateArgs) -> Result<(), CliError> {
-    if a.kernel_memory.is_some() {
-        eprintln!(
-            "Flag --kernel-memory has been deprecated, and no longer supported by the kernel"
-        );
-    }
     let body = serde_json::to_vec(&a.body()?).map_err(|e| CliError::Failed(e.to_string()))?;
     let s = Session::open(g)?;
     let mut warnings = Vec::new();
@@ -837,7 +833,9 @@ fn prune_text(report: &ContainerPruneReport) -> String {
 /// `hafen container prune`.
 pub fn prune(g: &Global, a: PruneArgs) -> Result<(), CliError> {
     let f = parse_filters(&a.filter).map_err(|e| {
-        eprintln!("{e}\nSee 'hafen container prune --help'.");
+        eprintln!(
+            "{e}\n\nUsage:  hafen container prune [OPTIONS]\n\nRun 'hafen container prune --help' for more information"
+        );
         CliError::Exit(125)
     })?;
     if !a.force
@@ -1689,11 +1687,11 @@ fn set_times(path: &Path, mtime: u64) {
 /// `Untar` with `NoLchown` and `NoOverwriteDirNonDir`), renaming entries
 /// with `rebases` in order. Entries that would land outside `dest`
 /// (by `..`, or through a symlink) are refused.
-fn untar(content: impl Read, dest: &str, rebases: &[Rebase]) -> Result<(), String> {
+fn untar(mut content: impl Read, dest: &str, rebases: &[Rebase]) -> Result<(), String> {
     let dest_clean = go_clean(dest);
     let dest_path = PathBuf::from(&dest_clean);
     let root = std::fs::canonicalize(&dest_path).map_err(|e| go_err("stat", &dest_clean, &e))?;
-    let mut archive = tar::Archive::new(content);
+    let mut archive = tar::Archive::new(&mut content);
     let mut dirs = Vec::new();
     let entries = archive.entries().map_err(|e| e.to_string())?;
     for entry in entries {
@@ -1837,6 +1835,8 @@ fn untar(content: impl Read, dest: &str, rebases: &[Rebase]) -> Result<(), Strin
     for (path, mtime) in dirs {
         set_times(&path, mtime);
     }
+    // The end-of-archive blocks too (docker counts them as copied).
+    let _ = io::copy(&mut content, &mut io::sink());
     Ok(())
 }
 
@@ -2010,59 +2010,6 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// The CLI's copy progress on a terminal's stderr (`Copying from
-/// container - 1.2MB`).
-struct Progress {
-    done: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Progress {
-    fn start(header: &'static str, total: Arc<AtomicU64>) -> Progress {
-        let done = Arc::new(AtomicBool::new(false));
-        if !io::stderr().is_terminal() {
-            return Progress { done, thread: None };
-        }
-        let _ = write!(io::stderr(), "\x1b[sPreparing to copy...");
-        let stop = done.clone();
-        let thread = std::thread::spawn(move || {
-            let mut err = io::stderr();
-            let _ = write!(
-                err,
-                "\x1b[?25l\x1b[u\x1b[2K{header}{}",
-                format::human_size(0, 3)
-            );
-            let mut last = 0;
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(75));
-                let n = total.load(Ordering::Relaxed);
-                if n != last {
-                    let _ = write!(
-                        err,
-                        "\x1b[{}G\x1b[0K{}",
-                        header.len() + 1,
-                        format::human_size(i64::try_from(n).unwrap_or(i64::MAX), 3)
-                    );
-                    last = n;
-                }
-            }
-            let _ = write!(err, "\x1b[?25h");
-        });
-        Progress {
-            done,
-            thread: Some(thread),
-        }
-    }
-
-    fn stop(mut self) {
-        self.done.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-            let _ = write!(io::stderr(), "\x1b[u\x1b[2K");
-        }
-    }
-}
-
 /// `hafen cp`.
 pub fn cp(g: &Global, a: CpArgs) -> Result<(), CliError> {
     if a.source.is_empty() {
@@ -2156,10 +2103,10 @@ fn copy_from_container(
         };
         rebases.push((from, rebase_name.into_bytes()));
     }
-    let progress = (!quiet).then(|| Progress::start("Copying from container - ", count.clone()));
     let result = copy_to(reader, &src_info, &dst, rebases);
-    if let Some(p) = progress {
-        p.stop();
+    if !quiet {
+        // docker 28 shows no progress (its check for a terminal never
+        // holds), only this line.
         eprintln!(
             "Successfully copied {} to {dst}",
             format::human_size(
@@ -2269,14 +2216,12 @@ fn copy_to_container(
     if a.archive {
         q.push_str("&copyUIDGID=true");
     }
-    let progress = (!quiet).then(|| Progress::start("Copying to container - ", count.clone()));
     let sent = s.rt.block_on(
         s.client
             .request(Method::PUT, &q, Some("application/x-tar"), body),
     );
     let built = builder.map(|b| b.join());
-    if let Some(p) = progress {
-        p.stop();
+    if !quiet {
         eprintln!(
             "Successfully copied {} to {container}:{}",
             format::human_size(

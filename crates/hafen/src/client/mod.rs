@@ -119,6 +119,14 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Ends the session without waiting for blocking work (a read of the
+    /// terminal that will never end, once a container's output has).
+    pub fn close(self) {
+        self.rt.shutdown_background();
+    }
+}
+
 /// Starts `hafen daemon` in the background for `socket` and waits until it
 /// answers.
 fn start_daemon(socket: &Path) -> Result<(), CliError> {
