@@ -38,7 +38,7 @@ NAME=containers
 B=$RAM/bundle
 mkdir -p "$B/rootfs"/{bin,etc,proc,sys,dev,tmp,root}
 cp /bin/busybox "$B/rootfs/bin/busybox"
-for a in $("$B/rootfs/bin/busybox" --list); do ln -sf busybox "$B/rootfs/bin/$a"; done
+for a in $("$B/rootfs/bin/busybox" --list | grep -vx busybox); do ln -sf busybox "$B/rootfs/bin/$a"; done
 echo 'root:x:0:0:root:/root:/bin/sh' > "$B/rootfs/etc/passwd"
 echo 'root:x:0:' > "$B/rootfs/etc/group"
 tar -C "$B/rootfs" -cf "$RAM/busy.tar" .
@@ -72,7 +72,7 @@ pss_of() { # pids... -> summed PSS in kB
   echo $t
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-density() { # engine-name cli count supervisor-regex daemon-pid
+density() { # engine-name cli count "pgrep arguments for the supervisors" daemon-pid
   local name=$1 cli=$2 n=$3 re=$4 dpid=$5 t0 t1 t2 t3 pids c0 c1
   echo "=== density: $name, $n containers"
   sync
@@ -82,14 +82,15 @@ density() { # engine-name cli count supervisor-regex daemon-pid
   done
   t1=$(now)
   sleep 5
-  pids=$(pgrep -f "$re" || true)
+  # shellcheck disable=SC2086
+  pids=$(pgrep $re || true)
   local count; count=$(echo "$pids" | grep -c . || true)
   local pss; pss=$(pss_of $pids)
   c0=0; c1=0
   if [ -n "$dpid" ]; then c0=$(cpu_ticks "$dpid"); sleep 10; c1=$(cpu_ticks "$dpid"); fi
   t2=$(now)
   # shellcheck disable=SC2046
-  $cli rm -f $(seq -f "dens-%g" 1 "$n") >/dev/null
+  $cli rm -f $RM_OPTS $(seq -f "dens-%g" 1 "$n") >/dev/null
   t3=$(now)
   python3 - "$name" "$n" "$t0" "$t1" "$t2" "$t3" "$count" "$pss" "$c0" "$c1" "$(getconf CLK_TCK)" <<'PY' | tee -a "$OUT/density.tsv"
 import sys
@@ -102,7 +103,8 @@ PY
 }
 printf "engine\tcontainers\tstart_s\trm_s\tsupervisors\tpss_kB\tpss_per_kB\tdaemon_cpu_pct\n" > "$OUT/density.tsv"
 hpid=$(pgrep -f "^$HAFEN daemon" | head -1)
-density hafen "$H" "$N" '^hafen-shim$|/hafen-shim$' "$hpid"
-density docker "$D" "$PEER_N" 'containerd-shim-runc-v2' "$(cat "$DPID")"
-density podman "$P" "$PEER_N" '^/usr/bin/conmon ' ""
+RM_OPTS="" density hafen "$H" "$N" '-x hafen-shim' "$hpid"
+RM_OPTS="" density docker "$D" "$PEER_N" '-f containerd-shim-runc-v2' "$(cat "$DPID")"
+# podman waits 10 s for `sleep` to take SIGTERM unless told not to.
+RM_OPTS="-t 0" density podman "$P" "$PEER_N" '-f ^/usr/bin/conmon ' ""
 column -t "$OUT/density.tsv"
