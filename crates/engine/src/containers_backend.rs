@@ -434,6 +434,8 @@ impl ContainerBackend for Engine {
             h.pids_limit = update.pids_limit;
         }
         if !update.restart_policy.name.is_empty() {
+            crate::containers::lifecycle::validate_restart(&update.restart_policy, false)
+                .map_err(ApiError::from)?;
             if h.auto_remove && !matches!(update.restart_policy.name.as_str(), "no" | "") {
                 return Err(ApiError::bad_request(
                     "Restart policy cannot be updated because AutoRemove is enabled for the container",

@@ -175,7 +175,7 @@ pub enum ClientError {
 /// Sends one request and reads its reply; returns the connection (a stdio
 /// stream after `attach` and `exec`).
 pub fn request(state_dir: &Path, req: &Request) -> Result<(Reply, UnixStream), ClientError> {
-    let mut stream = UnixStream::connect(state_dir.join(SOCKET))?;
+    let mut stream = via_short_path(&state_dir.join(SOCKET), |p| UnixStream::connect(p))?;
     let mut line = serde_json::to_vec(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
     line.push(b'\n');
     stream.write_all(&line)?;
@@ -202,6 +202,26 @@ pub fn request(state_dir: &Path, req: &Request) -> Result<(Reply, UnixStream), C
         return Err(ClientError::Refused(message));
     }
     Ok((reply, stream))
+}
+
+/// Runs `f` (a bind or connect) with `path`, or, when `path` is too long
+/// for a socket address (107 bytes), with `/proc/self/fd/<dir>/<name>`.
+pub fn via_short_path<T>(
+    path: &Path,
+    f: impl FnOnce(&Path) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    use std::os::fd::AsRawFd;
+    if path.as_os_str().len() < 100 {
+        return f(path);
+    }
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return f(path);
+    };
+    let dir = std::fs::File::open(parent)?;
+    let short = Path::new("/proc/self/fd")
+        .join(dir.as_raw_fd().to_string())
+        .join(name);
+    f(&short)
 }
 
 /// Reads the shim's first line from its stdout.
@@ -231,5 +251,18 @@ mod tests {
         assert!(!text.contains('\n'));
         assert_eq!(serde_json::from_str::<Request>(&text).expect("parses"), r);
         assert_eq!(frame_header(STDERR, 258), [2, 0, 0, 0, 0, 0, 1, 2]);
+    }
+
+    #[test]
+    fn sockets_in_deep_directories_work() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let deep = dir.path().join("d".repeat(110));
+        std::fs::create_dir(&deep).expect("mkdir");
+        let path = deep.join(SOCKET);
+        assert!(std::os::unix::net::UnixListener::bind(&path).is_err());
+        let listener = via_short_path(&path, |p| std::os::unix::net::UnixListener::bind(p))
+            .expect("binds through the directory");
+        let client = via_short_path(&path, |p| UnixStream::connect(p)).expect("connects");
+        drop((listener, client));
     }
 }

@@ -221,7 +221,7 @@ pub fn run(config: ShimConfig, mut ready: std::fs::File) -> i32 {
     };
     let socket = config.state_dir.join(SOCKET);
     let _ = std::fs::remove_file(&socket);
-    let listener = match UnixListener::bind(&socket) {
+    let listener = match crate::protocol::via_short_path(&socket, |p| UnixListener::bind(p)) {
         Ok(l) => l,
         Err(e) => {
             return fail(

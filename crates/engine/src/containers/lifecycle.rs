@@ -1079,7 +1079,10 @@ pub fn name_conflict(name: &str, id: &str) -> ContainerError {
     ))
 }
 
-fn validate_restart(p: &hafen_api::models::RestartPolicy, auto_remove: bool) -> Result<()> {
+pub(crate) fn validate_restart(
+    p: &hafen_api::models::RestartPolicy,
+    auto_remove: bool,
+) -> Result<()> {
     match p.name.as_str() {
         "" | "no" => {}
         "always" | "unless-stopped" => {
