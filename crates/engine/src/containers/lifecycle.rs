@@ -1283,19 +1283,27 @@ fn wait_gone(pid: i32, limit: Duration) {
 
 /// Waits until the container is not running; false on timeout.
 fn wait_stopped(ctr: &Ctr, limit: Option<Duration>) -> bool {
-    let mut rx = ctr.changed.subscribe();
-    let start = std::time::Instant::now();
+    let deadline = limit.map(|l| std::time::Instant::now() + l);
+    let mut rec = ctr.rec();
     loop {
-        if !ctr.rec().state.status.is_running() {
+        if !rec.state.status.is_running() {
             return true;
         }
-        if let Some(l) = limit {
-            if start.elapsed() >= l {
-                return false;
+        // Woken by `Ctr::commit`; the timeout is a safety net.
+        let step = match deadline {
+            Some(d) => {
+                let now = std::time::Instant::now();
+                if now >= d {
+                    return false;
+                }
+                (d - now).min(Duration::from_millis(200))
             }
-        }
-        // Woken by the monitor's commit; polled as a fallback.
-        let _ = rx.borrow_and_update();
-        std::thread::sleep(Duration::from_millis(10));
+            None => Duration::from_millis(200),
+        };
+        rec = ctr
+            .cond
+            .wait_timeout(rec, step)
+            .map(|(g, _)| g)
+            .unwrap_or_else(|p| p.into_inner().0);
     }
 }

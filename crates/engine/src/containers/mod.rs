@@ -58,6 +58,8 @@ pub struct Ctr {
     pub paths: Paths,
     /// Bumped at every state change (wait, logs -f).
     pub changed: tokio::sync::watch::Sender<u64>,
+    /// Notified at every state change, for threads that wait on `rec`.
+    pub cond: std::sync::Condvar,
     /// Attaches made before the container started.
     pub pending: Mutex<Vec<PendingAttach>>,
     /// Serialises start, stop and remove.
@@ -85,6 +87,7 @@ impl Ctr {
             tracing::error!("cannot save container {}: {e}", rec.id);
         }
         self.changed.send_modify(|n| *n += 1);
+        self.cond.notify_all();
     }
 }
 
@@ -246,6 +249,7 @@ fn new_ctr(rec: Record, paths: Paths) -> Ctr {
         rec: Mutex::new(rec),
         paths,
         changed: tokio::sync::watch::channel(0).0,
+        cond: std::sync::Condvar::new(),
         pending: Mutex::default(),
         op: Mutex::new(()),
     }
