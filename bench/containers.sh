@@ -108,3 +108,17 @@ RM_OPTS="" density docker "$D" "$PEER_N" '-f containerd-shim-runc-v2' "$(cat "$D
 # podman waits 10 s for `sleep` to take SIGTERM unless told not to.
 RM_OPTS="-t 0" density podman "$P" "$PEER_N" '-f ^/usr/bin/conmon ' ""
 column -t "$OUT/density.tsv"
+
+python3 - "$OUT" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+res = {r["command"]: r for r in json.load(open(os.path.join(out, "ctr-run.json")))["results"]}
+med = {k: sorted(r["times"])[len(r["times"]) // 2] * 1000 for k, r in res.items()}
+h = med["hafen"]
+rows = ["| engine | median | hafen / engine |", "|---|---|---|"]
+for k in ["hafen", "docker", "podman", "crun run"]:
+    rows.append(f"| {k} | {med[k]:.1f} ms | {h / med[k]:.3f} |")
+table = "\n".join(rows)
+open(os.path.join(out, "run.md"), "w").write(table + "\n")
+print(table)
+PY
