@@ -111,9 +111,17 @@ fn human_duration(secs: i64) -> String {
     }
 }
 
+/// The command as dockerd shows it in `ps`: arguments with a space in
+/// single quotes.
 fn command_text(r: &Record) -> String {
     let mut parts = vec![r.path.clone()];
-    parts.extend(r.args.iter().cloned());
+    parts.extend(r.args.iter().map(|a| {
+        if a.contains(' ') {
+            format!("'{a}'")
+        } else {
+            a.clone()
+        }
+    }));
     parts.join(" ")
 }
 
@@ -464,13 +472,14 @@ impl ContainerBackend for Engine {
     }
 
     fn container_list(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>, ApiError> {
-        filters::only(
-            &opts.filters,
-            &[
-                "id", "name", "status", "label", "exited", "ancestor", "before", "since", "volume",
-                "health", "is-task", "network", "publish", "expose",
-            ],
-        )?;
+        const KNOWN: &[&str] = &[
+            "id", "name", "status", "label", "exited", "ancestor", "before", "since", "volume",
+            "health", "is-task", "network", "publish", "expose",
+        ];
+        // dockerd's wording for containers.
+        if let Some(k) = opts.filters.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            return Err(ApiError::bad_request(format!("Invalid filter '{k}'")));
+        }
         let mut recs: Vec<Record> = self
             .containers
             .all()

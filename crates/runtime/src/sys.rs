@@ -364,6 +364,23 @@ pub fn read_signalfd(fd: BorrowedFd<'_>) -> io::Result<i32> {
     Ok(u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32)
 }
 
+extern "C" fn ignore_signal(_: c_int) {}
+
+/// Installs a handler that does nothing for every catchable signal, so
+/// that the kernel delivers them to PID 1 of a pid namespace (it drops
+/// signals from outside the namespace that PID 1 has no handler for);
+/// blocked, they go to a signalfd.
+pub fn catch_all_signals() {
+    for signal in 1..=libc::SIGRTMAX() {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: the handler does nothing (so it is async-signal-safe);
+        // signals libc reserves are refused with EINVAL, which is ignored.
+        unsafe { libc::signal(signal, ignore_signal as *const () as libc::sighandler_t) };
+    }
+}
+
 /// Takes ownership of an fd this process inherited across `execve` under
 /// a number its caller passed along (after checking that it is open).
 pub fn inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {

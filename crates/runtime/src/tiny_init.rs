@@ -3,7 +3,6 @@
 //! every orphan, and exits with the program's exit status (128+N for a
 //! signal N), as Docker's `docker-init` does.
 
-use std::ffi::CString;
 use std::os::fd::AsFd;
 
 use crate::sys;
@@ -15,6 +14,7 @@ pub fn run(args: &[String]) -> i32 {
         eprintln!("hafen-init: no program given");
         return 127;
     };
+    sys::catch_all_signals();
     let signals = match crate::container::take_signals() {
         Ok(fd) => fd,
         Err(e) => {
@@ -22,43 +22,27 @@ pub fn run(args: &[String]) -> i32 {
             return 125;
         }
     };
-    let argv: Vec<CString> = match args.iter().map(|a| CString::new(a.as_bytes())).collect() {
-        Ok(v) => v,
-        Err(_) => {
-            eprintln!("hafen-init: an argument contains a NUL byte");
-            return 125;
-        }
-    };
-    let path = resolve(program);
-    // SAFETY: the init is single-threaded; the child only resets its signal
-    // mask and executes.
-    let child = match unsafe { sys::clone3(0, libc::SIGCHLD as u64, None) } {
-        Ok(sys::Forked::Child) => {
-            let _ = sys::set_signal_mask(libc::SIG_SETMASK, &[]);
-            let _ = sys::reset_signals();
-            let argv: Vec<&std::ffi::CStr> = argv.iter().map(AsRef::as_ref).collect();
-            let env: Vec<CString> = std::env::vars_os()
-                .filter_map(|(k, v)| {
-                    let mut kv = k.into_encoded_bytes();
-                    kv.push(b'=');
-                    kv.extend(v.into_encoded_bytes());
-                    CString::new(kv).ok()
-                })
-                .collect();
-            let envp: Vec<&std::ffi::CStr> = env.iter().map(AsRef::as_ref).collect();
-            let err = sys::execve(&path, &argv, &envp);
-            eprintln!("hafen-init: cannot run {program}: {err}");
-            let code = if err.kind() == std::io::ErrorKind::NotFound {
+    // std's spawn uses fork or vfork (not clone3, which Docker's seccomp
+    // profile turns into ENOSYS); the child gets an empty signal mask back
+    // (exec resets the handlers).
+    let mut command = std::process::Command::new(program);
+    command.args(&args[1..]);
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls sigprocmask, which is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            sys::set_signal_mask(libc::SIG_SETMASK, &[])
+        });
+    }
+    let child = match command.spawn() {
+        Ok(c) => c.id() as i32,
+        Err(e) => {
+            eprintln!("hafen-init: cannot run {program}: {e}");
+            return if e.kind() == std::io::ErrorKind::NotFound {
                 127
             } else {
                 126
             };
-            sys::exit_now(code)
-        }
-        Ok(sys::Forked::Parent { pid, .. }) => pid,
-        Err(e) => {
-            eprintln!("hafen-init: cannot start {program}: {e}");
-            return 125;
         }
     };
     loop {
@@ -88,27 +72,4 @@ pub fn run(args: &[String]) -> i32 {
             return code;
         }
     }
-}
-
-/// The program's path: as given when it has a `/`, else the first match
-/// in `$PATH`.
-fn resolve(program: &str) -> CString {
-    let found = (!program.contains('/'))
-        .then(|| {
-            std::env::var("PATH")
-                .unwrap_or_else(|_| {
-                    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
-                })
-                .split(':')
-                .map(|dir| format!("{dir}/{program}"))
-                .find(|p| {
-                    std::fs::metadata(p).is_ok_and(|m| {
-                        use std::os::unix::fs::PermissionsExt;
-                        m.is_file() && m.permissions().mode() & 0o111 != 0
-                    })
-                })
-        })
-        .flatten()
-        .unwrap_or_else(|| program.to_string());
-    CString::new(found).unwrap_or_default()
 }

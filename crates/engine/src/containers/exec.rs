@@ -58,7 +58,7 @@ impl Engine {
         let mut env = spec::environment(&r.config);
         env.extend(config.env.iter().cloned());
         let caps = if config.privileged {
-            hafen_runtime::profiles::all_capabilities()
+            hafen_runtime::profiles::own_capabilities()
         } else {
             spec::capabilities(&r.host_config)?
         };

@@ -90,6 +90,9 @@ impl Engine {
                     .unwrap_or_else(|| id[..12].to_string())
             }
         };
+        if let Some(other) = self.containers.by_name(&name) {
+            return Err(name_conflict(&name, &other.rec().id));
+        }
         // Image defaults (moby's merge): env, cmd/entrypoint, workdir, user,
         // volumes, labels, stop signal, healthcheck, exposed ports.
         let img = base.config.config.clone().unwrap_or_default();
@@ -166,7 +169,6 @@ impl Engine {
                 }
             }
         }
-        let mounts = self.plan_mounts(&id, &config, &host)?;
         if host.log_config.kind.is_empty() {
             host.log_config.kind = "json-file".into();
         }
@@ -178,6 +180,7 @@ impl Engine {
         }
         hafen_shim::logfile::LogOptions::from_opts(&host.log_config.config)
             .map_err(|e| ContainerError::Invalid(e.to_string()))?;
+        let mounts = self.plan_mounts(&id, &config, &host)?;
 
         let paths = self.containers.paths(&id);
         // The name is taken under the containers' lock order: check again
@@ -361,6 +364,11 @@ impl Engine {
             });
         }
         // Named volumes are made on first use, as Docker does.
+        for m in &mut out {
+            if m.kind == "volume" {
+                m.source = self.volumes().data_dir(&m.name).display().to_string();
+            }
+        }
         for m in &out {
             if m.kind == "volume" && self.volumes().get(&m.name).is_err() {
                 let req = hafen_api::models::VolumeCreate {
@@ -450,9 +458,10 @@ impl Engine {
                 self.unmount_rootfs(ctr);
                 let mut r = ctr.rec();
                 r.state.error = e.to_string();
+                // As dockerd: the state stays (a new container stays
+                // `created`), with the code the failure means.
                 if let Some(code) = code {
                     r.state.exit_code = code;
-                    r.state.status = Status::Exited;
                 }
                 ctr.commit(&r);
                 for p in lock(&ctr.pending).drain(..) {
@@ -674,6 +683,11 @@ impl Engine {
                             .filter(|o| !o.is_empty())
                             .map(str::to_string),
                     );
+                    // Docker's tmpfs mounts are writable by everyone unless
+                    // a mode is given.
+                    if !options.iter().any(|o| o.starts_with("mode=")) {
+                        options.push("mode=1777".into());
+                    }
                     if !m.rw && !options.iter().any(|o| o == "ro") {
                         options.push("ro".into());
                     }

@@ -201,7 +201,7 @@ fn swap_limits() -> bool {
 pub fn capabilities(host: &HostConfig) -> Result<Vec<String>, ContainerError> {
     use hafen_runtime::profiles;
     if host.privileged {
-        return Ok(profiles::all_capabilities());
+        return Ok(profiles::own_capabilities());
     }
     profiles::apply_cap_changes(
         profiles::default_capabilities(),
@@ -374,6 +374,20 @@ pub fn build(input: &SpecInput<'_>) -> Result<(Value, Vec<String>), ContainerErr
         ] {
             device_rules.push(json!({"allow": true, "type": kind, "major": major,
                 "minor": minor, "access": access}));
+        }
+    }
+    if h.privileged {
+        // As dockerd: the host's devices, all of them allowed.
+        for entry in std::fs::read_dir("/dev").into_iter().flatten().flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if matches!(name.to_str(), Some("console" | "ptmx" | "tty")) {
+                continue;
+            }
+            let Some(p) = path.to_str() else { continue };
+            if let Ok((dev, _)) = device(p, p, "rwm") {
+                devices.push(dev);
+            }
         }
     }
     for d in h.devices.iter().flatten() {

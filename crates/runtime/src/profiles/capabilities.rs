@@ -41,6 +41,26 @@ pub fn all_capabilities() -> Vec<String> {
         .collect()
 }
 
+/// The capabilities the calling process has in its bounding set (what a
+/// privileged container can get from it: as dockerd, never more than the
+/// daemon has), in number order.
+pub fn own_capabilities() -> Vec<String> {
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    all_capabilities()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i < 64 && bounding & (1u64 << i) != 0)
+        .map(|(_, c)| c)
+        .collect()
+}
+
 /// A capability name as Docker writes it: upper case, with the `CAP_`
 /// prefix (`net_admin` → `CAP_NET_ADMIN`). Does not check that it exists.
 pub fn normalize_capability(name: &str) -> String {

@@ -24,6 +24,7 @@ mod seccomp_docker;
 
 pub use capabilities::{
     all_capabilities, apply_cap_changes, default_capabilities, normalize_capability,
+    own_capabilities,
 };
 pub use seccomp_default::{docker_default_seccomp, docker_default_seccomp_for};
 pub use seccomp_docker::{seccomp_from_docker_json, seccomp_from_docker_json_for};
