@@ -252,6 +252,21 @@ pub fn time_offsets_text(spec: &Spec) -> String {
     text
 }
 
+/// Moves the calling (single-threaded) process into a mount namespace of
+/// its own whose mounts receive the host's changes but send none back
+/// (recursive slave): mounts made afterwards stay out of the host's table.
+pub fn private_mount_namespace() -> std::io::Result<()> {
+    // SAFETY: called by single-threaded processes only (the shim before it
+    // starts anything), as unshare(CLONE_NEWNS) requires.
+    unsafe { crate::sys::unshare(libc::CLONE_NEWNS) }?;
+    rustix::mount::mount_change(
+        "/",
+        rustix::mount::MountPropagationFlags::DOWNSTREAM
+            | rustix::mount::MountPropagationFlags::REC,
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

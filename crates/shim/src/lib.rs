@@ -11,4 +11,5 @@
 
 pub mod logfile;
 pub mod protocol;
+pub mod rootfs;
 pub mod server;

@@ -57,6 +57,11 @@ pub struct ShimConfig {
     pub stdin_once: bool,
     /// The terminal's size (rows, columns).
     pub console_size: Option<(u16, u16)>,
+    /// The root filesystem's mounts, which the shim makes at
+    /// `<bundle>/rootfs` in a mount namespace of its own (none: the bundle's
+    /// root filesystem is there already).
+    #[serde(default)]
+    pub rootfs_mounts: Vec<crate::rootfs::RootfsMount>,
 }
 
 /// The shim's first line.

@@ -241,6 +241,15 @@ pub fn run(config: ShimConfig, mut ready: std::fs::File) -> i32 {
         Ok(w) => Some(w),
         Err(e) => return fail(&mut ready, format!("cannot open the log: {e}")),
     };
+    if !config.rootfs_mounts.is_empty() {
+        let target = config.bundle.join("rootfs");
+        let mounted = hafen_runtime::namespaces::private_mount_namespace()
+            .and_then(|()| crate::rootfs::mount_all(&config.rootfs_mounts, &target));
+        if let Err(e) = mounted {
+            let _ = std::fs::remove_file(&socket);
+            return fail(&mut ready, format!("cannot mount the root filesystem: {e}"));
+        }
+    }
     let rt = Runtime::new(&config.runtime_root);
     let opts = CreateOptions {
         id: config.id.clone(),

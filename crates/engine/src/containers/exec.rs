@@ -54,7 +54,9 @@ impl Engine {
         } else {
             config.user.clone()
         };
-        let (uid, gid, extra) = spec::resolve_user(&ctr.paths.rootfs(), &user)?;
+        // A running container's files, as it sees them.
+        let root = std::path::PathBuf::from(format!("/proc/{}/root", r.state.pid));
+        let (uid, gid, extra) = spec::resolve_user(&root, &user)?;
         let mut env = spec::environment(&r.config);
         env.extend(config.env.iter().cloned());
         let caps = if config.privileged {

@@ -47,8 +47,13 @@ impl Engine {
         f: impl FnOnce(&Path) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let _op = super::lock(&ctr.op);
-        if ctr.rec().state.status.is_running() {
-            return f(&ctr.paths.rootfs());
+        let (running, pid) = {
+            let r = ctr.rec();
+            (r.state.status.is_running(), r.state.pid)
+        };
+        if running {
+            // Its root filesystem is mounted in its shim's namespace only.
+            return f(&PathBuf::from(format!("/proc/{pid}/root")));
         }
         let snapshot = ctr.rec().snapshot.clone();
         let mounts = self

@@ -2,7 +2,6 @@
 //! exits (restart policies, `--rm`).
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -547,7 +546,15 @@ impl Engine {
             stdin: rec.config.open_stdin,
             stdin_once: rec.config.stdin_once,
             console_size,
+            rootfs_mounts: rootfs_mounts(&mounts),
         };
+        // The daemon needed the files (users, volume contents); the
+        // container's own mount is the shim's, in its own namespace.
+        if let Err(e) = rustix::mount::unmount(paths.rootfs(), rustix::mount::UnmountFlags::empty())
+        {
+            tracing::debug!("unmounting {}: {e}", paths.rootfs().display());
+            let _ = rustix::mount::unmount(paths.rootfs(), rustix::mount::UnmountFlags::DETACH);
+        }
         let (pid, shim_pid) = self.spawn_shim(&cfg).map_err(|e| {
             let code = start_exit_code(&e.to_string());
             (ContainerError::Start(e.to_string()), code)
@@ -1222,42 +1229,18 @@ fn resolv_conf() -> String {
 
 /// Mounts a snapshot's mounts at `target`.
 pub(crate) fn mount_rootfs(mounts: &[hafen_snapshot::Mount], target: &Path) -> std::io::Result<()> {
-    use rustix::mount::{MountFlags, mount};
-    let _ = rustix::mount::unmount(target, rustix::mount::UnmountFlags::DETACH);
-    for m in mounts {
-        if m.kind == "bind" {
-            let mut flags = MountFlags::BIND;
-            if m.options.iter().any(|o| o == "rbind") {
-                flags |= MountFlags::REC;
-            }
-            mount(m.source.as_str(), target, "", flags, None)?;
-            if m.options.iter().any(|o| o == "ro") {
-                rustix::mount::mount_remount(target, MountFlags::BIND | MountFlags::RDONLY, "")?;
-                let _ = mount("", target, "", MountFlags::BIND | MountFlags::RDONLY, None).ok();
-            }
-        } else {
-            let data: Vec<&str> = m
-                .options
-                .iter()
-                .map(String::as_str)
-                .filter(|o| *o != "ro" && *o != "rw")
-                .collect();
-            let mut flags = MountFlags::empty();
-            if m.options.iter().any(|o| o == "ro") {
-                flags |= MountFlags::RDONLY;
-            }
-            let data = std::ffi::CString::new(data.join(",")).map_err(std::io::Error::other)?;
-            mount(
-                m.source.as_str(),
-                target,
-                m.kind.as_str(),
-                flags,
-                Some(data.as_c_str()),
-            )?;
-        }
-    }
-    let _ = std::fs::set_permissions(target, std::fs::Permissions::from_mode(0o755));
-    Ok(())
+    hafen_shim::rootfs::mount_all(&rootfs_mounts(mounts), target)
+}
+
+fn rootfs_mounts(mounts: &[hafen_snapshot::Mount]) -> Vec<hafen_shim::rootfs::RootfsMount> {
+    mounts
+        .iter()
+        .map(|m| hafen_shim::rootfs::RootfsMount {
+            kind: m.kind.clone(),
+            source: m.source.clone(),
+            options: m.options.clone(),
+        })
+        .collect()
 }
 
 /// A path inside the root filesystem (symlinks not followed out of it: a
