@@ -984,7 +984,7 @@ impl ContainerBackend for Engine {
             open_stderr: exec.config.attach_stderr,
             open_stdout: exec.config.attach_stdout,
             container_id: exec.container.clone(),
-            pid: i64::from(pid),
+            pid: i64::from(pid.max(0)),
         })
     }
 }

@@ -552,10 +552,32 @@ async fn exec_start(
             _ => None,
         });
     let (detach, tty) = (start.detach, start.tty);
-    let attached = {
+    let started = {
         let b = b.clone();
         let id = id.clone();
-        blocking(move || b.exec_start(&id, detach, tty)).await?
+        blocking(move || b.exec_start(&id, detach, tty)).await
+    };
+    let attached = match started {
+        Ok(a) => a,
+        // As dockerd: a process that cannot start is reported in the
+        // stream, after the upgrade; its exit code says the rest.
+        Err(e) if e.status == 400 && !detach && req.headers().contains_key("upgrade") => {
+            let text = format!("{}\r\n", e.message).into_bytes();
+            let prefix = if tty {
+                text
+            } else {
+                let mut framed = crate::client::mux_frame(2, &text);
+                framed.shrink_to_fit();
+                framed
+            };
+            Attached {
+                stream: super::AttachStream::Closed,
+                tty,
+                detach_keys: Vec::new(),
+                prefix,
+            }
+        }
+        Err(e) => return Err(e),
     };
     if let Some((h, w)) = console {
         // The size the client asked for at the start; the exec may have

@@ -116,7 +116,21 @@ impl Engine {
                 stderr: exec.config.attach_stderr,
             },
         )
-        .map_err(|e| ContainerError::Start(exec_error(&e.to_string())))?;
+        .map_err(|e| {
+            // As dockerd: the exec ran and failed (127: no such program).
+            *lock(&exec.pid) = -1;
+            let text = e.to_string().to_lowercase();
+            let missing = text.contains("not found") || text.contains("no such file");
+            let status = ExitStatus {
+                exit_code: if missing { 127 } else { 126 },
+                finished_at: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+                oom_killed: false,
+            };
+            if let Ok(text) = serde_json::to_vec(&status) {
+                let _ = std::fs::write(protocol::exec_exit_file(&exec.state_dir, &exec.id), text);
+            }
+            ContainerError::Start(exec_error(&e.to_string()))
+        })?;
         if let Reply::Pid(pid) = reply {
             *lock(&exec.pid) = pid;
         }
