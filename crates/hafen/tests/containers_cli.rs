@@ -2093,14 +2093,8 @@ fn containers_survive_a_killed_daemon() {
     let victim_pid: i32 = inspect(&d, "{{.State.Pid}}", "victim").parse().unwrap();
     let victim_shim = shim_pid(&d, &victim).unwrap();
     let shim = shim_pid(&d, &id).unwrap();
-    let daemon = d.pid().unwrap();
 
-    Command::new("kill")
-        .arg("-9")
-        .arg(daemon.to_string())
-        .status()
-        .unwrap();
-    wait_daemon_gone(&d);
+    let daemon = d.kill_hard();
     assert!(shim_alive(shim), "the shim outlives the daemon");
     assert!(
         alive(pid.parse().unwrap()),

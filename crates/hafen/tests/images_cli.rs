@@ -629,11 +629,7 @@ fn a_daemon_killed_in_the_middle_of_a_load_leaves_a_store_the_next_one_cleans_up
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let pid = d.pid().unwrap();
-    std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
+    d.kill_hard();
     drop(stdin);
     let out = client.wait_with_output().unwrap();
     assert!(busy, "the daemon was ingesting when it died");

@@ -163,6 +163,25 @@ impl Daemon {
         (state != 'Z' && state != 'X').then_some(pid)
     }
 
+    /// Kills the daemon with SIGKILL and waits until it has gone, so that
+    /// its listening socket is closed before the next command connects.
+    pub fn kill_hard(&self) -> i32 {
+        let pid = self.pid().expect("the daemon runs");
+        Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while self.pid() == Some(pid) {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "the daemon {pid} did not end after SIGKILL"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        pid
+    }
+
     /// Files under the store's root (relative paths, sorted), for
     /// before/after comparisons; the database is left out.
     pub fn store_files(&self) -> Vec<String> {
