@@ -19,7 +19,7 @@ fi
 
 echo "== Debian packages"
 missing=""
-for pkg in busybox-static build-essential; do
+for pkg in busybox-static build-essential nftables iproute2; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
 done
 if [ -n "$missing" ]; then

@@ -4,7 +4,8 @@
 #
 # Usage (as root, from anywhere): scripts/test.sh [extra nextest/cargo test args]
 # Needs: the Rust toolchain, busybox-static (the tests' root filesystem),
-# procps (ps), bsdutils (script). `.ci/run` installs them on a fresh machine.
+# procps (ps), bsdutils (script), iproute2 (ip netns) and nftables (nft).
+# `.ci/run` installs them on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -60,9 +60,34 @@ pub fn only(filters: &Filters, allowed: &[&str]) -> Result<(), ApiError> {
     }
 }
 
+/// Whether `labels` pass the `label` (`key` or `key=value`, all must
+/// match) and `label!` (none may match) filters.
+pub fn labels_match(filters: &Filters, labels: &BTreeMap<String, String>) -> bool {
+    let hit = |w: &String| match w.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+        None => labels.contains_key(w.as_str()),
+    };
+    filters.get("label").is_none_or(|ws| ws.iter().all(hit))
+        && filters.get("label!").is_none_or(|ws| !ws.iter().any(hit))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_filters() {
+        let labels = [
+            ("a".to_string(), "b".to_string()),
+            ("c".to_string(), String::new()),
+        ]
+        .into();
+        let f = |t: &str| parse(t).unwrap_or_default();
+        assert!(labels_match(&f(r#"{"label":["a=b","c"]}"#), &labels));
+        assert!(!labels_match(&f(r#"{"label":["a=x"]}"#), &labels));
+        assert!(!labels_match(&f(r#"{"label!":["a"]}"#), &labels));
+        assert!(labels_match(&f(r#"{"label!":["z"]}"#), &labels));
+    }
 
     #[test]
     fn both_forms_and_round_trip() {

@@ -32,7 +32,22 @@ impl From<ContainerError> for ApiError {
                 ApiError::bad_request(e.to_string())
             }
             ContainerError::Internal(_) => ApiError::internal(e.to_string()),
+            ContainerError::Network(n) => n.into(),
         }
+    }
+}
+
+impl From<crate::networks::NetworkError> for ApiError {
+    fn from(e: crate::networks::NetworkError) -> ApiError {
+        use crate::networks::NetworkError as N;
+        let status = match &e {
+            N::NotFound(_) => 404,
+            N::Conflict(_) => 409,
+            N::Forbidden(_) => 403,
+            N::Invalid(_) => 400,
+            N::Internal(_) => 500,
+        };
+        ApiError::new(status, e.to_string())
     }
 }
 
@@ -245,6 +260,112 @@ fn created_unix_ns(r: &Record) -> i64 {
         .unwrap_or(0)
 }
 
+/// One endpoint as the API shows it (`EndpointSettings`).
+fn endpoint_json(ep: &crate::networks::attach::Endpoint) -> Value {
+    let ipam = ep
+        .ip_request
+        .map(|ip| json!({"IPv4Address": ip.to_string()}));
+    let or_null = |v: &[String]| if v.is_empty() { json!(null) } else { json!(v) };
+    json!({
+        "IPAMConfig": ipam,
+        "Links": null,
+        "Aliases": or_null(&ep.aliases),
+        "MacAddress": ep.mac,
+        "DriverOpts": null,
+        "GwPriority": 0,
+        "NetworkID": ep.network_id,
+        "EndpointID": ep.endpoint_id,
+        "Gateway": ep.gateway.map(|g| g.to_string()).unwrap_or_default(),
+        "IPAddress": ep.ip.map(|g| g.to_string()).unwrap_or_default(),
+        "IPPrefixLen": ep.prefix_len,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DNSNames": or_null(&ep.dns_names),
+    })
+}
+
+/// `NetworkSettings.Networks`; host and none modes show their network.
+fn endpoints_json(r: &Record) -> Value {
+    let mut m = serde_json::Map::new();
+    for (name, ep) in &r.networks {
+        m.insert(name.clone(), endpoint_json(ep));
+    }
+    if r.networks.is_empty() && matches!(r.host_config.network_mode.as_str(), "host" | "none") {
+        m.insert(
+            r.host_config.network_mode.clone(),
+            endpoint_json(&Default::default()),
+        );
+    }
+    Value::Object(m)
+}
+
+/// `NetworkSettings.Ports` while running: published ports with their
+/// bindings, exposed ones with null.
+fn ports_json(r: &Record) -> Value {
+    let mut m = serde_json::Map::new();
+    if !r.state.status.is_running() {
+        return Value::Object(m);
+    }
+    for key in r.config.exposed_ports.iter().flat_map(|e| e.keys()) {
+        m.insert(key.clone(), Value::Null);
+    }
+    for (key, list) in &r.ports {
+        m.insert(key.clone(), json!(list));
+    }
+    Value::Object(m)
+}
+
+/// The whole `NetworkSettings` of inspect, as dockerd writes it (the
+/// top-level address fields are the default bridge's).
+fn network_settings(r: &Record) -> Value {
+    let bridge = r.networks.get("bridge").cloned().unwrap_or_default();
+    let running = r.state.status.is_running();
+    json!({
+        "Bridge": "",
+        "SandboxID": if running { r.id.clone() } else { String::new() },
+        "SandboxKey": if running && r.state.pid > 0 { format!("/proc/{}/ns/net", r.state.pid) } else { String::new() },
+        "Ports": ports_json(r),
+        "HairpinMode": false,
+        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+        "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+        "EndpointID": bridge.endpoint_id,
+        "Gateway": bridge.gateway.map(|g| g.to_string()).unwrap_or_default(),
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPAddress": bridge.ip.map(|g| g.to_string()).unwrap_or_default(),
+        "IPPrefixLen": bridge.prefix_len,
+        "IPv6Gateway": "",
+        "MacAddress": bridge.mac,
+        "Networks": endpoints_json(r),
+    })
+}
+
+/// `Ports` of `GET /containers/json`.
+fn port_list(r: &Record) -> Vec<Value> {
+    let mut v = Vec::new();
+    if !r.state.status.is_running() {
+        return v;
+    }
+    for key in r.config.exposed_ports.iter().flat_map(|e| e.keys()) {
+        if r.ports.contains_key(key) {
+            continue;
+        }
+        if let Ok((port, proto)) = crate::networks::ports::parse_port_key(key) {
+            v.push(json!({"PrivatePort": port, "Type": proto.as_str()}));
+        }
+    }
+    for (key, list) in &r.ports {
+        let Ok((port, proto)) = crate::networks::ports::parse_port_key(key) else {
+            continue;
+        };
+        for b in list {
+            v.push(json!({"IP": b.host_ip, "PrivatePort": port,
+                "PublicPort": b.host_port.parse::<u16>().unwrap_or(0), "Type": proto.as_str()}));
+        }
+    }
+    v
+}
+
 fn summary(r: &Record) -> ContainerSummary {
     ContainerSummary {
         id: r.id.clone(),
@@ -253,14 +374,14 @@ fn summary(r: &Record) -> ContainerSummary {
         image_id: r.image.clone(),
         command: command_text(r),
         created: created_unix(r),
-        ports: Vec::new(),
+        ports: port_list(r),
         size_rw: None,
         size_root_fs: None,
         labels: r.config.labels.clone(),
         state: r.state.status.as_str().into(),
         status: status_text(r),
         host_config: json!({"NetworkMode": r.host_config.network_mode}),
-        network_settings: json!({"Networks": {}}),
+        network_settings: json!({"Networks": endpoints_json(r)}),
         mounts: r.mounts.clone(),
     }
 }
@@ -550,17 +671,7 @@ impl ContainerBackend for Engine {
             size_root_fs: size.then_some(0),
             mounts: r.mounts.clone(),
             config: r.config.clone(),
-            network_settings: json!({
-                "Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": false,
-                "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-                "Ports": {}, "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
-                "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-                "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-                "Networks": {"none": {"IPAMConfig": null, "Links": null, "Aliases": null,
-                    "MacAddress": "", "NetworkID": "", "EndpointID": "", "Gateway": "",
-                    "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-                    "GlobalIPv6PrefixLen": 0, "DriverOpts": null, "DNSNames": null}}
-            }),
+            network_settings: network_settings(&r),
         })
     }
 
@@ -788,13 +899,21 @@ impl ContainerBackend for Engine {
             .load(&cid)
             .map_err(|e| ApiError::internal(e.to_string()))?;
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-        Ok(crate::containers::stats::docker_stats(
-            &cid,
-            &name,
-            &c.state.cgroup,
-            previous,
-            cpus,
-        ))
+        let mut v =
+            crate::containers::stats::docker_stats(&cid, &name, &c.state.cgroup, previous, cpus);
+        let pid = ctr.rec().state.pid;
+        let own_netns = !ctr.rec().networks.is_empty();
+        if own_netns && pid > 0 {
+            if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/dev")) {
+                if let Some(o) = v.as_object_mut() {
+                    o.insert(
+                        "networks".into(),
+                        crate::containers::stats::network_counters(&text),
+                    );
+                }
+            }
+        }
+        Ok(v)
     }
 
     fn container_changes(&self, id: &str) -> Result<Vec<ChangeItem>, ApiError> {

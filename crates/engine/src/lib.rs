@@ -9,6 +9,8 @@ mod backend;
 pub mod containers;
 mod containers_backend;
 pub mod events;
+pub mod networks;
+mod networks_backend;
 pub mod system;
 pub mod volumes;
 mod volumes_backend;
@@ -50,6 +52,8 @@ pub struct Config {
     pub snapshotter: Option<String>,
     /// Debug logging is on.
     pub debug: bool,
+    /// How networks are set up.
+    pub network: networks::NetConfig,
 }
 
 /// The engine.
@@ -58,6 +62,7 @@ pub struct Engine {
     /// The containers.
     pub containers: containers::Containers,
     volumes: volumes::VolumeStore,
+    networks: Arc<networks::Networks>,
     /// The engine itself, for threads that outlive a request.
     me: std::sync::OnceLock<std::sync::Weak<Engine>>,
     events: Arc<EventBus>,
@@ -100,10 +105,18 @@ impl Engine {
             what: "cannot open the volumes".into(),
             source: std::io::Error::other(e.to_string()),
         })?;
+        let networks =
+            networks::Networks::open(&config.root, config.network.clone()).map_err(|source| {
+                EngineError::Io {
+                    what: "cannot open the networks".into(),
+                    source,
+                }
+            })?;
         Ok(Engine {
             images,
             containers,
             volumes,
+            networks: Arc::new(networks),
             me: std::sync::OnceLock::new(),
             events,
             config,
@@ -129,6 +142,10 @@ impl Engine {
                 source,
             })?;
         self.recover_containers();
+        self.networks.sweep_addresses();
+        if let Err(e) = self.networks.bring_up() {
+            tracing::warn!("networks: {e}");
+        }
         Ok(())
     }
 
@@ -140,6 +157,11 @@ impl Engine {
     /// The volumes.
     pub fn volumes(&self) -> &volumes::VolumeStore {
         &self.volumes
+    }
+
+    /// The networks.
+    pub fn networks(&self) -> &Arc<networks::Networks> {
+        &self.networks
     }
 
     /// The image store.

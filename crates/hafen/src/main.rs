@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use client::{containers, containers_more, create_flags, images, system, volumes};
+use client::{containers, containers_more, create_flags, images, networks, system, volumes};
 
 /// hafen: build, ship, run and orchestrate containers.
 #[derive(Debug, Parser)]
@@ -106,6 +106,9 @@ enum Command {
     System(SystemCommand),
     /// Show events from the daemon.
     Events(system::EventsArgs),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(networks::NetworkCommand),
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volumes::VolumeCommand),
@@ -317,6 +320,7 @@ fn main() -> ExitCode {
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(g, a),
         Command::System(SystemCommand::Df(a)) => system::df(g, a),
         Command::Events(a) | Command::System(SystemCommand::Events(a)) => system::events(g, a),
+        Command::Network(c) => networks::run(g, c),
         Command::Volume(c) => volumes::run(g, c),
     };
     client::finish(result)

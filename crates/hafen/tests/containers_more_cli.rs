@@ -82,12 +82,12 @@ fn with_stdin(mut cmd: Command, input: &[u8]) -> Output {
 /// (`<run-root>/containers/<id>/shim.sock`) must fit a unix socket address
 /// (107 bytes), which `/tmp/hafen-d-XXXXXX/…` does not.
 fn daemon() -> Daemon {
-    Daemon {
-        dir: tempfile::Builder::new()
+    Daemon::in_dir(
+        tempfile::Builder::new()
             .prefix("h")
             .tempdir_in("/tmp")
             .unwrap(),
-    }
+    )
 }
 
 /// A daemon with busybox and a running container `web`.

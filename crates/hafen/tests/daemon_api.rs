@@ -139,7 +139,7 @@ fn the_config_file_sets_the_socket_and_a_bad_one_is_reported() {
     std::fs::write(
         &config,
         format!(
-            r#"{{"hosts": ["unix://{}"], "log-level": "debug"}}"#,
+            r#"{{"hosts": ["unix://{}"], "log-level": "debug", "ip-masq": false, "ip-forward": false}}"#,
             sock.display()
         ),
     )

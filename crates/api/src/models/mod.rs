@@ -421,7 +421,9 @@ impl JsonMessage {
 }
 
 mod container;
+mod networks;
 mod volume;
 
 pub use container::*;
+pub use networks::*;
 pub use volume::*;

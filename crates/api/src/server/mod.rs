@@ -13,6 +13,8 @@ mod container_backend;
 mod containers;
 mod hijack;
 mod images;
+mod network_backend;
+mod network_routes;
 pub mod params;
 mod system;
 mod volume_backend;
@@ -33,6 +35,7 @@ pub use container_backend::{
     AttachOptions, AttachStream, Attached, BoxFuture, ContainerBackend, ListOptions, LogsOptions,
     WaitCondition,
 };
+pub use network_backend::NetworkBackend;
 pub use volume_backend::VolumeBackend;
 
 use crate::ApiError;
@@ -70,7 +73,9 @@ pub struct EventFeed {
 }
 
 /// What serves the API: the engine.
-pub trait Backend: ContainerBackend + VolumeBackend + Send + Sync + 'static {
+pub trait Backend:
+    ContainerBackend + NetworkBackend + VolumeBackend + Send + Sync + 'static
+{
     /// `GET /version`.
     fn version(&self) -> Version;
     /// `GET /info`, as the newest version writes it.
@@ -161,6 +166,7 @@ pub fn router(
         .merge(images::routes())
         .merge(containers::routes())
         .merge(volumes::routes())
+        .merge(network_routes::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .with_state(backend);

@@ -44,6 +44,7 @@ impl Engine {
         let ContainerCreate {
             mut config,
             host_config: mut host,
+            networking_config: body_networking,
             ..
         } = body;
         if config.image.is_empty() {
@@ -51,13 +52,44 @@ impl Engine {
                 "config cannot be empty in order to create a container".into(),
             ));
         }
-        match host.network_mode.as_str() {
-            "" | "none" | "default" => host.network_mode = "none".into(),
-            other => {
-                return Err(ContainerError::Invalid(format!(
-                    "network mode {other:?} is not supported yet: hafen runs containers with --network none until networks come"
-                )));
+        let hostname_given = !config.hostname.is_empty();
+        let endpoints = {
+            let publishes = host
+                .port_bindings
+                .as_ref()
+                .and_then(serde_json::Value::as_object)
+                .is_some_and(|m| !m.is_empty())
+                || host.publish_all_ports;
+            let nonempty = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+            let dns_or_hosts = nonempty(&host.dns)
+                || nonempty(&host.dns_search)
+                || nonempty(&host.dns_options)
+                || nonempty(&host.extra_hosts);
+            self.networks()
+                .plan(crate::networks::plan::Asked {
+                    network_mode: &mut host.network_mode,
+                    networking_config: body_networking.as_ref(),
+                    mac_address: "",
+                    publishes,
+                    hostname: hostname_given,
+                    dns_or_hosts,
+                })
+                .map_err(ContainerError::from)?
+        };
+        let mode = crate::networks::plan::mode_of(&host.network_mode);
+        if let crate::networks::plan::Mode::Container(other) = &mode {
+            let other = self.containers.find(other)?;
+            let other_rec = other.rec();
+            host.network_mode = format!("container:{}", other_rec.id);
+            if config.hostname.is_empty() {
+                config.hostname = other_rec.config.hostname.clone();
             }
+        }
+        if mode == crate::networks::plan::Mode::Host && config.hostname.is_empty() {
+            config.hostname = rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned();
         }
         validate_restart(&host.restart_policy, host.auto_remove)?;
         let base = self
@@ -215,6 +247,8 @@ impl Engine {
                 mounts,
                 state: State::default(),
                 restart_count: 0,
+                networks: endpoints,
+                ports: Default::default(),
             };
             rec.save(&paths.dir)
                 .map_err(internal("cannot save the container"))?;
@@ -414,10 +448,12 @@ impl Engine {
 
     /// Starts a container whose `op` lock is held.
     pub(crate) fn start_locked(&self, ctr: &Arc<Ctr>) -> Result<()> {
-        let rec = ctr.rec().clone();
-        match self.launch(ctr, &rec) {
+        let mut rec = ctr.rec().clone();
+        match self.launch(ctr, &mut rec) {
             Ok((pid, shim_pid)) => {
                 let mut r = ctr.rec();
+                r.networks = rec.networks.clone();
+                r.ports = rec.ports.clone();
                 r.state.status = Status::Running;
                 r.state.pid = pid;
                 r.state.shim_pid = shim_pid;
@@ -476,7 +512,7 @@ impl Engine {
     fn launch(
         &self,
         ctr: &Arc<Ctr>,
-        rec: &Record,
+        rec: &mut Record,
     ) -> Result<(i32, i32), (ContainerError, Option<i64>)> {
         let paths = &ctr.paths;
         let t0 = std::time::Instant::now();
@@ -505,7 +541,10 @@ impl Engine {
         let args: Vec<String> = std::iter::once(rec.path.clone())
             .chain(rec.args.iter().cloned())
             .collect();
+        let mode = crate::networks::plan::mode_of(&rec.host_config.network_mode);
+        let netns = self.netns_of(&mode, paths).map_err(fail)?;
         let input = SpecInput {
+            netns,
             id: &rec.id,
             config: &rec.config,
             host: &rec.host_config,
@@ -560,6 +599,22 @@ impl Engine {
             (ContainerError::Start(e.to_string()), code)
         })?;
         tracing::debug!("{}: shim ready after {:?}", rec.id, t0.elapsed());
+        if matches!(
+            mode,
+            crate::networks::plan::Mode::Networks | crate::networks::plan::Mode::None
+        ) {
+            if let Err(e) = self.join_networks(rec, paths, pid) {
+                let _ = hafen_runtime::container::kill(
+                    &hafen_runtime::Runtime::new(&self.containers.runtime_root),
+                    &rec.id,
+                    libc::SIGKILL,
+                    true,
+                );
+                wait_gone(shim_pid, Duration::from_secs(5));
+                return Err((e, None));
+            }
+            tracing::debug!("{}: networks joined after {:?}", rec.id, t0.elapsed());
+        }
         // Attaches made before the start get their streams now, so that
         // no output is lost.
         for p in lock(&ctr.pending).drain(..) {
@@ -579,6 +634,8 @@ impl Engine {
         if let Err(e) = protocol::request(&paths.state, &Request::Start) {
             let text = e.to_string();
             let code = start_exit_code(&text);
+            self.networks().detach(&rec.id, &mut rec.networks);
+            rec.ports.clear();
             let _ = hafen_runtime::container::kill(
                 &hafen_runtime::Runtime::new(&self.containers.runtime_root),
                 &rec.id,
@@ -593,6 +650,85 @@ impl Engine {
         }
         tracing::debug!("{}: started after {:?}", rec.id, t0.elapsed());
         Ok((pid, shim_pid))
+    }
+
+    /// The network namespace of a container about to start (see
+    /// [`SpecInput::netns`]); for the host's and another container's, the
+    /// etc files are theirs.
+    fn netns_of(
+        &self,
+        mode: &crate::networks::plan::Mode,
+        paths: &super::record::Paths,
+    ) -> Result<Option<String>> {
+        use crate::networks::plan::Mode;
+        let copy = |from: &Path, name: &str| {
+            if let Ok(text) = std::fs::read_to_string(from) {
+                let _ = std::fs::write(paths.dir.join(name), text);
+            }
+        };
+        match mode {
+            Mode::Networks | Mode::None => Ok(Some(String::new())),
+            Mode::Host => {
+                copy(Path::new("/etc/hosts"), "hosts");
+                copy(Path::new("/etc/resolv.conf"), "resolv.conf");
+                Ok(None)
+            }
+            Mode::Container(other) => {
+                let other = self.containers.find(other)?;
+                let (running, pid) = {
+                    let r = other.rec();
+                    (r.state.status.is_running(), r.state.pid)
+                };
+                if !running || pid <= 0 {
+                    return Err(ContainerError::Conflict(format!(
+                        "cannot join network namespace of a non running container: {}",
+                        other.rec().id
+                    )));
+                }
+                copy(&other.paths.dir.join("hosts"), "hosts");
+                copy(&other.paths.dir.join("resolv.conf"), "resolv.conf");
+                Ok(Some(format!("/proc/{pid}/ns/net")))
+            }
+        }
+    }
+
+    /// Joins a created container to its networks (before its program
+    /// starts, so it never runs without them).
+    fn join_networks(
+        &self,
+        rec: &mut Record,
+        paths: &super::record::Paths,
+        pid: i32,
+    ) -> Result<()> {
+        let ports = crate::networks::ports::wanted(
+            rec.host_config.port_bindings.as_ref(),
+            rec.host_config.publish_all_ports,
+            rec.config.exposed_ports.as_ref(),
+        )?;
+        let primary = rec.host_config.network_mode.clone();
+        let mut order: Vec<String> = rec.networks.keys().cloned().collect();
+        order.sort_by_key(|n| *n != primary);
+        let h = &rec.host_config;
+        let dns = crate::networks::etc_files::DnsSettings::of(h);
+        let extra_hosts = h.extra_hosts.clone().unwrap_or_default();
+        let req = crate::networks::attach::Request {
+            id: &rec.id,
+            name: &rec.name,
+            hostname: &rec.config.hostname,
+            domain: &rec.config.domainname,
+            pid,
+            order,
+            ports,
+            dns,
+            extra_hosts: &extra_hosts,
+            hosts_path: paths.dir.join("hosts"),
+            resolv_path: paths.dir.join("resolv.conf"),
+        };
+        let mut endpoints = rec.networks.clone();
+        let ports = self.networks().attach(&req, &mut endpoints)?;
+        rec.networks = endpoints;
+        rec.ports = ports;
+        Ok(())
     }
 
     fn spawn_shim(&self, cfg: &ShimConfig) -> std::io::Result<(i32, i32)> {
@@ -762,6 +898,10 @@ impl Engine {
             r.state.oom_killed = status.oom_killed;
             r.state.finished_at = super::ns_rfc3339(status.finished_at);
             r.state.health = None;
+            let mut endpoints = std::mem::take(&mut r.networks);
+            self.networks().detach(&id, &mut endpoints);
+            r.networks = endpoints;
+            r.ports.clear();
             ctr.commit(&r);
             (
                 r.host_config.restart_policy.clone(),
@@ -1011,6 +1151,17 @@ impl Engine {
                             == Some(shim_pid)
                         && self.containers.monitor.watch(&id, shim_pid).is_ok();
                     if alive {
+                        let r = ctr.rec().clone();
+                        let h = &r.host_config;
+                        let dns = crate::networks::etc_files::DnsSettings::of(h);
+                        self.networks().readopt(
+                            &id,
+                            &r.name,
+                            r.state.pid,
+                            &r.networks,
+                            &r.ports,
+                            &dns,
+                        );
                         continue;
                     }
                     let exit = ExitStatus::read(&ctr.paths.state.join(protocol::EXIT_FILE));

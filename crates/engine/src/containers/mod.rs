@@ -47,6 +47,9 @@ pub enum ContainerError {
     /// Something failed here (500).
     #[error("{0}")]
     Internal(String),
+    /// A network failure, with its own status.
+    #[error(transparent)]
+    Network(#[from] crate::networks::NetworkError),
 }
 
 /// One container in memory.

@@ -126,6 +126,10 @@ pub struct Record {
     pub state: State,
     /// Restarts by the policy.
     pub restart_count: i64,
+    /// Its networks, by name, with what it has there while it runs.
+    pub networks: std::collections::BTreeMap<String, crate::networks::attach::Endpoint>,
+    /// Its published ports while it runs (`80/tcp` → host bindings).
+    pub ports: std::collections::BTreeMap<String, Vec<crate::networks::attach::PortBinding>>,
 }
 
 /// The file name of a record.

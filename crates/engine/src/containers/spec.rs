@@ -92,6 +92,9 @@ pub struct SpecInput<'a> {
     pub init: Option<&'a Path>,
     /// The program and its arguments.
     pub args: &'a [String],
+    /// The network namespace: `None` the host's, `Some("")` a new one,
+    /// `Some(path)` that one (`--network container:…`).
+    pub netns: Option<String>,
 }
 
 /// Where `--init`'s binary appears in the container.
@@ -410,6 +413,17 @@ pub fn build(input: &SpecInput<'_>) -> Result<(Value, Vec<String>), ContainerErr
         json!({"type": "pid"}),
         json!({"type": "ipc"}),
     ];
+    match input.netns.as_deref() {
+        None => namespaces.retain(|n| n.get("type").and_then(Value::as_str) != Some("network")),
+        Some("") => {}
+        Some(path) => {
+            for n in namespaces.iter_mut() {
+                if n.get("type").and_then(Value::as_str) == Some("network") {
+                    *n = json!({"type": "network", "path": path});
+                }
+            }
+        }
+    }
     if cgroup_v2() && h.cgroupns_mode != "host" {
         namespaces.push(json!({"type": "cgroup"}));
     }

@@ -180,6 +180,34 @@ pub fn docker_stats(
     Value::Object(out)
 }
 
+/// `networks` of a stats sample: the counters of each interface but
+/// loopback, from the container's `/proc/<pid>/net/dev`.
+pub fn network_counters(net_dev: &str) -> Value {
+    let mut out = Map::new();
+    for line in net_dev.lines().skip(2) {
+        let Some((name, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        if name == "lo" {
+            continue;
+        }
+        let n: Vec<u64> = rest
+            .split_whitespace()
+            .map(|w| w.parse().unwrap_or(0))
+            .collect();
+        if n.len() < 12 {
+            continue;
+        }
+        out.insert(
+            name.to_string(),
+            json!({"rx_bytes": n[0], "rx_packets": n[1], "rx_errors": n[2], "rx_dropped": n[3],
+                "tx_bytes": n[8], "tx_packets": n[9], "tx_errors": n[10], "tx_dropped": n[11]}),
+        );
+    }
+    Value::Object(out)
+}
+
 /// What dockerd writes for a container that is not running: its name and
 /// ID and zero values.
 pub fn empty_stats(id: &str, name: &str) -> Value {
@@ -705,6 +733,17 @@ mod tests {
         assert_eq!(next["preread"], v["read"]);
         assert_eq!(next["precpu_stats"], v["cpu_stats"]);
         assert_eq!(next["cpu_stats"]["cpu_usage"]["total_usage"], 2_500_000);
+    }
+
+    #[test]
+    fn network_counters_per_interface_without_loopback() {
+        let text = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo:     100       2    0    0    0     0          0         0      100       2    0    0    0     0       0          0\n  eth0:    2230      25    1    2    0     0          0         0      648       8    3    4    0     0       0          0\n";
+        let v = network_counters(text);
+        assert_eq!(
+            v,
+            json!({"eth0": {"rx_bytes": 2230, "rx_packets": 25, "rx_errors": 1, "rx_dropped": 2,
+                "tx_bytes": 648, "tx_packets": 8, "tx_errors": 3, "tx_dropped": 4}})
+        );
     }
 
     #[test]

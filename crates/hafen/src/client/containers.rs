@@ -1074,7 +1074,7 @@ fn ps_row(c: &ContainerSummary, trunc: bool) -> BTreeMap<String, String> {
     r.insert("RunningFor".into(), format::since(c.created));
     r.insert("Status".into(), c.status.clone());
     r.insert("State".into(), c.state.clone());
-    r.insert("Ports".into(), String::new());
+    r.insert("Ports".into(), displayable_ports(&c.ports));
     let names: Vec<String> = c
         .names
         .iter()
@@ -1239,4 +1239,42 @@ pub fn inspect(g: &Global, a: InspectArgs, images_too: bool) -> Result<(), CliEr
     } else {
         Ok(())
     }
+}
+
+/// docker's `DisplayablePorts`: `0.0.0.0:8080->80/tcp, 53/udp`, sorted.
+fn displayable_ports(ports: &[serde_json::Value]) -> String {
+    let mut items: Vec<(String, u64, u64, String)> = ports
+        .iter()
+        .map(|p| {
+            let ip = p
+                .get("IP")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("");
+            let private = p
+                .get("PrivatePort")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0);
+            let public = p
+                .get("PublicPort")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0);
+            let kind = p
+                .get("Type")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("tcp");
+            (ip.to_string(), public, private, kind.to_string())
+        })
+        .collect();
+    items.sort_by(|a, b| (a.2, &a.3, &a.0, a.1).cmp(&(b.2, &b.3, &b.0, b.1)));
+    items
+        .iter()
+        .map(|(ip, public, private, kind)| {
+            if *public == 0 {
+                format!("{private}/{kind}")
+            } else {
+                format!("{ip}:{public}->{private}/{kind}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -207,6 +207,18 @@ pub struct CreateFlags {
     /// Connect a container to a network.
     #[arg(long, alias = "net", allow_hyphen_values = true)]
     pub network: Vec<String>,
+    /// Add network-scoped alias for the container.
+    #[arg(long, alias = "net-alias", allow_hyphen_values = true)]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104).
+    #[arg(long, allow_hyphen_values = true)]
+    pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33).
+    #[arg(long, allow_hyphen_values = true)]
+    pub ip6: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33).
+    #[arg(long, allow_hyphen_values = true)]
+    pub mac_address: Option<String>,
     /// Set platform if server is multi-platform capable.
     #[arg(long, env = "DOCKER_DEFAULT_PLATFORM", allow_hyphen_values = true)]
     pub platform: Option<String>,
@@ -483,6 +495,9 @@ pub enum FlagError {
     /// The same network twice.
     #[error("network {} is specified multiple times", go_quote(.0))]
     Network(String),
+    /// A network endpoint option that does not parse.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// The body of `POST /containers/create` for `docker run`/`docker create`
@@ -761,7 +776,44 @@ pub fn create_body(
 
     let mut stdin_once = flags.interactive && attach_stdin;
 
-    let (network_mode, networking_config) = networks(&flags.network)?;
+    let (network_mode, mut networking_config) = networks(&flags.network)?;
+    // --ip, --network-alias and --mac-address go to the first network's
+    // endpoint (`default` without --network), as docker sends them.
+    let mut endpoint = Map::new();
+    if let Some(ip) = flags.ip.as_deref().filter(|ip| !ip.is_empty()) {
+        if ip.parse::<std::net::Ipv4Addr>().is_err() {
+            return Err(FlagError::Invalid(format!("invalid IPv4 address: {ip}")));
+        }
+        endpoint.insert("IPAMConfig".into(), json!({"IPv4Address": ip}));
+    }
+    if let Some(ip6) = flags.ip6.as_deref().filter(|ip| !ip.is_empty()) {
+        return Err(FlagError::Invalid(format!(
+            "invalid argument \"{ip6}\" for \"--ip6\" flag: hafen's networks are IPv4 only"
+        )));
+    }
+    if !flags.network_alias.is_empty() {
+        endpoint.insert("Aliases".into(), json!(flags.network_alias));
+    }
+    if let Some(mac) = flags.mac_address.as_deref().filter(|m| !m.is_empty()) {
+        endpoint.insert("MacAddress".into(), json!(mac));
+    }
+    if !endpoint.is_empty() {
+        let key = if network_mode.is_empty() {
+            "default".to_string()
+        } else {
+            network_mode.clone()
+        };
+        let cfg = networking_config.get_or_insert_with(|| json!({"EndpointsConfig": {}}));
+        if let Some(eps) = cfg
+            .get_mut("EndpointsConfig")
+            .and_then(Value::as_object_mut)
+        {
+            let entry = eps.entry(key).or_insert_with(|| json!({}));
+            if let Some(e) = entry.as_object_mut() {
+                e.extend(endpoint);
+            }
+        }
+    }
 
     // runContainer: `-d` attaches nothing.
     if flags.detach {

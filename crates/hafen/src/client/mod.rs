@@ -12,6 +12,7 @@ pub mod containers_more;
 pub mod create_flags;
 pub mod format;
 pub mod images;
+pub mod networks;
 pub mod stats_format;
 pub mod system;
 pub mod volumes;

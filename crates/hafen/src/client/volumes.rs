@@ -55,13 +55,13 @@ fn without_nulls(v: serde_json::Value) -> serde_json::Value {
 }
 
 /// A daemon's JSON answer as a model.
-fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, CliError> {
+pub(super) fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, CliError> {
     serde_json::from_value(without_nulls(v))
         .map_err(|e| CliError::Api(client::ClientError::Decode(e.to_string())))
 }
 
 /// `-f key=value` flags, as docker reads them.
-fn parse_filters(list: &[String]) -> Result<Filters, CliError> {
+pub(super) fn parse_filters(list: &[String]) -> Result<Filters, CliError> {
     let mut f = Filters::new();
     for item in list {
         let (k, v) = item.split_once('=').ok_or_else(|| {
@@ -77,7 +77,7 @@ fn parse_filters(list: &[String]) -> Result<Filters, CliError> {
 }
 
 /// `key=value` pairs (a bare `key` has an empty value).
-fn key_values(list: &[String]) -> BTreeMap<String, String> {
+pub(super) fn key_values(list: &[String]) -> BTreeMap<String, String> {
     list.iter()
         .map(|kv| match kv.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),
@@ -285,7 +285,7 @@ pub struct InspectArgs {
 }
 
 /// serde_json indents with 2 spaces; docker with 4.
-fn reindent(text: &str) -> String {
+pub(super) fn reindent(text: &str) -> String {
     text.lines()
         .map(|l| {
             let n = l.len() - l.trim_start_matches(' ').len();

@@ -70,6 +70,16 @@ struct FileConfig {
     hosts: Option<Vec<String>>,
     log_level: Option<String>,
     snapshotter: Option<String>,
+    /// The default bridge's device.
+    bridge: Option<String>,
+    /// The default bridge's address and prefix (`172.17.0.1/16`).
+    bip: Option<String>,
+    mtu: Option<u32>,
+    ip_masq: Option<bool>,
+    ip_forward: Option<bool>,
+    dns: Option<Vec<std::net::Ipv4Addr>>,
+    dns_search: Option<Vec<String>>,
+    dns_opts: Option<Vec<String>>,
 }
 
 /// Settings resolved.
@@ -80,6 +90,7 @@ pub struct Resolved {
     pub socket: PathBuf,
     pub log_level: String,
     pub snapshotter: Option<String>,
+    pub network: hafen_engine::networks::NetConfig,
 }
 
 /// `unix:///path` or a bare path → the path.
@@ -110,6 +121,7 @@ impl Settings {
             }
             Err(e) => return Err(format!("cannot read config file {}: {e}", path.display())),
         };
+        let network = network_config(&file)?;
         let run_root = self
             .run_root
             .clone()
@@ -137,8 +149,31 @@ impl Settings {
                 .or(file.log_level)
                 .unwrap_or_else(|| "info".into()),
             snapshotter: self.snapshotter.clone().or(file.snapshotter),
+            network,
         })
     }
+}
+
+/// The network keys of the config file.
+fn network_config(file: &FileConfig) -> Result<hafen_engine::networks::NetConfig, String> {
+    let mut n = hafen_engine::networks::NetConfig::default();
+    if let Some(b) = &file.bridge {
+        n.bridge = b.clone();
+    }
+    if let Some(bip) = &file.bip {
+        let (ip, prefix) = bip
+            .split_once('/')
+            .and_then(|(ip, p)| Some((ip.parse().ok()?, p.parse::<u8>().ok().filter(|p| *p <= 30)?)))
+            .ok_or_else(|| format!("config file: bip {bip:?} is not an address with a prefix length, like 172.17.0.1/16"))?;
+        n.bip = Some((ip, prefix));
+    }
+    n.mtu = file.mtu;
+    n.ip_masq = file.ip_masq.unwrap_or(true);
+    n.ip_forward = file.ip_forward.unwrap_or(true);
+    n.dns = file.dns.clone().unwrap_or_default();
+    n.dns_search = file.dns_search.clone().unwrap_or_default();
+    n.dns_options = file.dns_opts.clone().unwrap_or_default();
+    Ok(n)
 }
 
 /// Runs `hafen daemon …`.
@@ -282,6 +317,7 @@ fn run(s: &Settings) -> Result<(), String> {
         run_root: r.run_root.clone(),
         snapshotter: r.snapshotter.clone(),
         debug: r.log_level == "debug",
+        network: r.network.clone(),
     })
     .map_err(|e| e.to_string())?;
     let engine = Arc::new(engine);

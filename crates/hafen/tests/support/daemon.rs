@@ -20,10 +20,18 @@ pub const DOCKER_28: &str = "/usr/local/bin/docker";
 /// Debian's docker CLI 20.10.
 pub const DOCKER_20: &str = "/usr/bin/docker";
 
-/// A private daemon.
+/// A private daemon, in a network namespace of its own (made by the test,
+/// removed when it ends): its bridges, veths and nftables table, and every
+/// packet its containers send, stay in there.
 pub struct Daemon {
     pub dir: tempfile::TempDir,
+    /// The network namespace (`ip netns` name).
+    pub netns: String,
 }
+
+/// The daemon config every test daemon gets: no forwarding, no
+/// masquerading (nothing may leave the machine).
+pub const TEST_CONFIG: &str = r#"{"ip-masq": false, "ip-forward": false}"#;
 
 impl Default for Daemon {
     fn default() -> Self {
@@ -34,12 +42,53 @@ impl Default for Daemon {
 impl Daemon {
     /// A daemon that is not started yet (the first command starts it).
     pub fn new() -> Daemon {
-        Daemon {
-            dir: tempfile::Builder::new()
+        Daemon::in_dir(
+            tempfile::Builder::new()
                 .prefix("hafen-d-")
                 .tempdir()
                 .unwrap(),
-        }
+        )
+    }
+
+    /// A daemon whose state lives in `dir`.
+    pub fn in_dir(dir: tempfile::TempDir) -> Daemon {
+        let netns = super::unique("hafen-t");
+        let out = Command::new("ip")
+            .args(["netns", "add", &netns])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ip netns add {netns}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let d = Daemon { dir, netns };
+        let up = Command::new("ip")
+            .args(["-n", &d.netns, "link", "set", "lo", "up"])
+            .status()
+            .unwrap();
+        assert!(up.success());
+        std::fs::write(d.config_file(), TEST_CONFIG).unwrap();
+        d
+    }
+
+    /// The daemon's config file (`HAFEN_CONFIG`).
+    pub fn config_file(&self) -> PathBuf {
+        self.dir.path().join("test-daemon.json")
+    }
+
+    /// The path of the network namespace.
+    pub fn netns_path(&self) -> String {
+        format!("/run/netns/{}", self.netns)
+    }
+
+    /// `program` run inside the daemon's network namespace.
+    pub fn in_netns(&self, program: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net={}", self.netns_path()))
+            .arg("--")
+            .arg(program);
+        c
     }
 
     pub fn root(&self) -> PathBuf {
@@ -56,8 +105,10 @@ impl Daemon {
 
     /// `hafen <args>` for this daemon.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(hafen());
+        // The CLI starts the daemon: in the namespace, so is the daemon.
+        let mut c = self.in_netns(hafen().to_str().unwrap());
         c.args(args)
+            .env("HAFEN_CONFIG", self.config_file())
             .env("HAFEN_ROOT", self.root())
             .env("HAFEN_RUN_ROOT", self.run_root())
             .env_remove("HAFEN_HOST")
@@ -299,5 +350,8 @@ impl Drop for Daemon {
             let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
         }
         self.clean_containers();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
     }
 }

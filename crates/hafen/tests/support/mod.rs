@@ -47,8 +47,10 @@ pub fn unique(name: &str) -> String {
 pub fn shared_rootfs() -> PathBuf {
     let checker = checker();
     let meta = std::fs::metadata(&checker).expect("checker");
+    // The version (v2: network applets) is part of the name, so that a
+    // change of the contents makes a new one.
     let stamp = format!(
-        "{}-{}",
+        "v2-{}-{}",
         meta.len(),
         meta.modified()
             .map(|t| t
@@ -90,7 +92,7 @@ pub fn build_rootfs(dir: &Path, checker: &Path) {
     for applet in [
         "sh", "true", "false", "sleep", "echo", "cat", "ls", "ps", "id", "env", "mkdir", "rm",
         "touch", "kill", "hostname", "stat", "mount", "head", "grep", "wc", "readlink", "umask",
-        "test", "ln", "trap", "printf",
+        "test", "ln", "trap", "printf", "ip", "nslookup", "ping", "wget", "httpd", "nc", "netstat",
     ] {
         std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).unwrap();
     }

@@ -333,6 +333,37 @@ impl VolumeBackend for Fake {
     }
 }
 
+impl crate::server::NetworkBackend for Fake {
+    fn network_list(&self, _: &Filters) -> Result<Vec<crate::models::Network>, ApiError> {
+        unsupported()
+    }
+    fn network_inspect(&self, _: &str) -> Result<crate::models::Network, ApiError> {
+        unsupported()
+    }
+    fn network_create(
+        &self,
+        _: &crate::models::NetworkCreate,
+    ) -> Result<crate::models::NetworkCreateResponse, ApiError> {
+        unsupported()
+    }
+    fn network_delete(&self, _: &str) -> Result<(), ApiError> {
+        unsupported()
+    }
+    fn network_connect(&self, _: &str, _: &crate::models::NetworkConnect) -> Result<(), ApiError> {
+        unsupported()
+    }
+    fn network_disconnect(
+        &self,
+        _: &str,
+        _: &crate::models::NetworkDisconnect,
+    ) -> Result<(), ApiError> {
+        unsupported()
+    }
+    fn network_prune(&self, _: &Filters) -> Result<crate::models::NetworkPruneReport, ApiError> {
+        unsupported()
+    }
+}
+
 impl Backend for Fake {
     fn version(&self) -> Version {
         Version::default()
