@@ -995,7 +995,7 @@ fn etc_hostname_hosts_and_resolv_conf_are_provided() {
 }
 
 #[test]
-fn network_none_works_and_other_modes_are_refused_clearly() {
+fn network_none_works_and_a_missing_network_is_refused_clearly() {
     let d = setup();
     let o = ok(
         &d,
@@ -1008,20 +1008,19 @@ fn network_none_works_and_other_modes_are_refused_clearly() {
         .map(str::trim)
         .collect();
     assert_eq!(ifaces, ["lo"], "{o}");
-    // The default is none too, for now.
+    // The default is the bridge: lo and eth0.
     let o = ok(&d, &words!("run --rm busybox cat /proc/net/dev"));
-    assert_eq!(o.lines().count(), 3, "{o}");
+    assert_eq!(o.lines().count(), 4, "{o}");
+    assert!(o.contains("eth0:"), "{o}");
+    // A network that does not exist: one clear line, nothing made.
     let store = d.store_files();
-    for mode in ["bridge", "host"] {
-        let err = fails(
-            &d,
-            &words!("run --rm --network", mode, "-v", "/anon", "busybox", "true"),
-            125,
-        );
-        assert!(err.contains(mode), "{err}");
-        assert!(err.contains("not supported"), "{err}");
-        assert_eq!(err.lines().count(), 1, "one clear line: {err}");
-    }
+    let err = fails(
+        &d,
+        &words!("run --rm --network nosuchnet -v /anon busybox true"),
+        125,
+    );
+    assert!(err.contains("network nosuchnet not found"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one clear line: {err}");
     assert_eq!(ok(&d, &words!("ps -aq")), "");
     assert_eq!(ok(&d, &words!("volume ls -q")), "");
     assert_eq!(d.store_files(), store);
@@ -1363,7 +1362,7 @@ fn inspect_has_docker_s_shape() {
 
     let host = &v["HostConfig"];
     assert_eq!(host["Memory"], 33554432);
-    assert_eq!(host["NetworkMode"], "none");
+    assert_eq!(host["NetworkMode"], "bridge");
     assert_eq!(host["RestartPolicy"]["Name"], "on-failure");
     assert_eq!(host["RestartPolicy"]["MaximumRetryCount"], 3);
     assert_eq!(host["LogConfig"]["Type"], "json-file");

@@ -344,7 +344,7 @@ fn docker_create_start_attach_wait_inspect_and_ps_as_hafen_prints_them() {
     );
     assert_eq!(v["Config"]["Labels"]["tier"], "batch");
     assert_eq!(v["Config"]["Env"], serde_json::json!(["K=v"]));
-    assert_eq!(v["HostConfig"]["NetworkMode"], "none");
+    assert_eq!(v["HostConfig"]["NetworkMode"], "bridge");
     assert_eq!(v["Mounts"], serde_json::json!([]));
 
     // ps: the same lines from both CLIs (no times: they move).

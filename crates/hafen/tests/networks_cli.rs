@@ -910,5 +910,103 @@ fn a_network_holds_more_containers_than_a_bridge_has_ports() {
     on_two_threads(N, |i| {
         ok(&d, &["rm", "-f", &format!("m{i}")]);
     });
+    // The further bridges and their trunks go with the network.
+    ok(&d, &["network", "rm", "big"]);
     wait_for("the veths to go", || veths(&d).is_empty());
+    let bridges = ip(&d, &["-o", "link", "show", "type", "bridge"]);
+    assert_eq!(bridges.lines().count(), 1, "only hafen0 is left: {bridges}");
+}
+
+/// The docker CLI 28 against hafen: network commands, `run -p`,
+/// `run --network` and `port` print what they print against dockerd.
+#[test]
+fn the_docker_cli_manages_networks_on_hafen() {
+    use support::daemon::DOCKER_28;
+    let d = setup();
+    let dk = |args: &[&str]| {
+        let o = out(d.docker(DOCKER_28, args));
+        assert_eq!(o.code, 0, "docker {args:?}: {o:?}");
+        o.stdout
+    };
+    let id = dk(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.220.0.0/24",
+        "--label",
+        "x=y",
+        "dnet",
+    ]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let ls = dk(&["network", "ls"]);
+    assert!(
+        ls.starts_with("NETWORK ID     NAME      DRIVER    SCOPE\n"),
+        "{ls}"
+    );
+    assert!(
+        ls.contains(&format!("{}   dnet      bridge    local\n", &id[..12])),
+        "{ls}"
+    );
+    let filtered = dk(&[
+        "network",
+        "ls",
+        "--filter",
+        "label=x=y",
+        "--format",
+        "{{.Name}}",
+    ]);
+    assert_eq!(filtered, "dnet\n");
+    let v: Value = serde_json::from_str(&dk(&["network", "inspect", "dnet"])).unwrap();
+    assert_eq!(v[0]["IPAM"]["Config"][0]["Subnet"], "10.220.0.0/24");
+    assert_eq!(
+        dk(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{.Driver}} {{.Scope}} {{.Internal}}",
+            "dnet"
+        ]),
+        "bridge local false\n"
+    );
+
+    dk(&[
+        "run",
+        "-d",
+        "--name",
+        "dweb",
+        "--network",
+        "dnet",
+        "-p",
+        "8282:80",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+    ]);
+    assert_eq!(dk(&["port", "dweb"]), "80/tcp -> 0.0.0.0:8282\n");
+    assert_eq!(dk(&["port", "dweb", "80"]), "0.0.0.0:8282\n");
+    let ps = dk(&["ps", "--format", "{{.Names}} {{.Ports}} {{.Networks}}"]);
+    assert_eq!(ps, "dweb 0.0.0.0:8282->80/tcp dnet\n");
+    let ip = dk(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.dnet.IPAddress}}",
+        "dweb",
+    ]);
+    assert!(ip.starts_with("10.220.0."), "{ip}");
+
+    dk(&["run", "-d", "--name", "dother", "busybox", "sleep", "600"]);
+    dk(&["network", "connect", "--alias", "dalias", "dnet", "dother"]);
+    let got = dk(&["exec", "dother", "nslookup", "dweb"]);
+    assert!(got.contains(ip.trim()), "{got}");
+    dk(&["network", "disconnect", "dnet", "dother"]);
+    let o = out(d.docker(DOCKER_28, &["network", "rm", "dnet"]));
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("has active endpoints"), "{o:?}");
+    dk(&["rm", "-f", "dweb", "dother"]);
+    assert_eq!(dk(&["network", "rm", "dnet"]), "dnet\n");
+    let o = out(d.docker(DOCKER_28, &["network", "inspect", "dnet"]));
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("network dnet not found"), "{o:?}");
 }
