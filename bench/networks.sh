@@ -108,17 +108,25 @@ $P run -d --name client busyimg sleep 3600 >/dev/null
 sleep 1
 rate() { # label, netns-prefix, url
   local r
-  r=$($2 wrk -t 2 -c 32 -d 10s "$3" | awk '/Requests\/sec/{print $2}')
-  echo "$1 $r" | tee -a "$OUT/net-rate.txt"
+  r=$($2 wrk -t 2 -c 32 -d 10s "$3" 2>&1 | awk '/Requests\/sec/{print $2}') || true
+  echo "$1 ${r:-refused}" | tee -a "$OUT/net-rate.txt"
 }
 : > "$OUT/net-rate.txt"
 hpid=$($H inspect -f '{{.State.Pid}}' client); dpid=$($D inspect -f '{{.State.Pid}}' client); ppid=$($P inspect -f '{{.State.Pid}}' client)
 hip=$($H inspect -f '{{.NetworkSettings.IPAddress}}' web); dip=$($D inspect -f '{{.NetworkSettings.IPAddress}}' web)
 pip=$($P inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' web)
+# Each engine's bridge address is a host address too (DNAT there needs no
+# route_localnet).
+hgw=$($H network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' bridge)
+dgw=$($D network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' bridge)
+pgw=$($P network inspect -f '{{range .Subnets}}{{.Gateway}}{{end}}' podman)
 for round in 1 2; do
-  rate "published-hafen" "$IN" "http://127.0.0.1:18080/"
-  rate "published-docker" "$IN" "http://127.0.0.1:18081/"
-  rate "published-podman" "$IN" "http://127.0.0.1:18082/"
+  rate "published-127-hafen" "$IN" "http://127.0.0.1:18080/"
+  rate "published-127-docker" "$IN" "http://127.0.0.1:18081/"
+  rate "published-127-podman" "$IN" "http://127.0.0.1:18082/"
+  rate "published-gw-hafen" "$IN" "http://$hgw:18080/"
+  rate "published-gw-docker" "$IN" "http://$dgw:18081/"
+  rate "published-gw-podman" "$IN" "http://$pgw:18082/"
   rate "c2c-hafen" "nsenter --net=/proc/$hpid/ns/net --" "http://$hip/"
   rate "c2c-docker" "nsenter --net=/proc/$dpid/ns/net --" "http://$dip/"
   rate "c2c-podman" "nsenter --net=/proc/$ppid/ns/net --" "http://$pip/"

@@ -194,7 +194,7 @@ impl Networks {
                 Ok(ports)
             }
             Err(e) => {
-                self.release(req.id, att);
+                self.release(req.id, att, true);
                 for ep in endpoints.values_mut() {
                     clear(ep);
                 }
@@ -438,7 +438,7 @@ impl Networks {
         let ip = match joined {
             Ok(ip) => ip,
             Err(e) => {
-                self.release_endpoints(&att.endpoints);
+                self.release_endpoints(&att.endpoints, true);
                 clear(ep);
                 return Err(e);
             }
@@ -510,7 +510,7 @@ impl Networks {
             (held, before != att.published.len())
         };
         self.names.remove(network_id, id);
-        self.release_endpoints(&held);
+        self.release_endpoints(&held, true);
         if ports_went {
             if let Err(e) = self.apply_rules() {
                 tracing::warn!("updating the rules after disconnecting {id}: {e}");
@@ -519,9 +519,16 @@ impl Networks {
         clear(ep);
     }
 
-    /// Gives back the addresses, bridge ports and veths of endpoints.
-    fn release_endpoints(&self, held: &[Held]) {
-        let host = Netlink::open().ok();
+    /// Gives back the addresses and bridge ports of endpoints, and deletes
+    /// their veths if `delete_links` (a container that ended leaves that to
+    /// the kernel: its namespace goes and the pair with it, without the
+    /// daemon waiting on the RTNL lock and an RCU grace period).
+    fn release_endpoints(&self, held: &[Held], delete_links: bool) {
+        let host = if delete_links {
+            Netlink::open().ok()
+        } else {
+            None
+        };
         for h in held {
             if let Ok(net) = self.find(&h.network_id) {
                 if let Some(pool) = &net.pool {
@@ -538,10 +545,10 @@ impl Networks {
     }
 
     /// Gives back what `att` holds.
-    fn release(&self, id: &str, att: Attached) {
+    fn release(&self, id: &str, att: Attached, delete_links: bool) {
         let had_ports = !att.published.is_empty();
         self.names.remove_container(id);
-        self.release_endpoints(&att.endpoints);
+        self.release_endpoints(&att.endpoints, delete_links);
         drop(att.sockets);
         drop(att.dns);
         if had_ports {
@@ -557,7 +564,7 @@ impl Networks {
     pub fn detach(&self, id: &str, endpoints: &mut BTreeMap<String, Endpoint>) {
         let att = lock(&self.active).remove(id);
         if let Some(att) = att {
-            self.release(id, att);
+            self.release(id, att, false);
         }
         // Addresses recorded but not held (a daemon that died).
         for ep in endpoints.values_mut() {
