@@ -23,3 +23,21 @@ pub fn unshare_network_of_this_thread() -> std::io::Result<()> {
     unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
         .map_err(std::io::Error::from)
 }
+
+/// Runs `f` on a short-lived thread that has entered the network namespace
+/// `netns` (only that thread does); sockets it opens stay in there.
+pub fn in_namespace<T: Send + 'static>(
+    netns: std::os::fd::BorrowedFd<'_>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<T> {
+    let fd = netns.try_clone_to_owned()?;
+    std::thread::spawn(move || {
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&fd),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )?;
+        Ok(f())
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("the namespace thread panicked"))?
+}

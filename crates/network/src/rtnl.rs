@@ -8,7 +8,7 @@
 //! opened in; [`Netlink::open_in`] opens one in another namespace.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 use netlink_packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
@@ -146,20 +146,10 @@ impl Netlink {
     /// `/proc/<pid>/ns/net`): opened on a short-lived thread that enters
     /// the namespace; the socket stays there and works from any thread.
     pub fn open_in(netns: BorrowedFd<'_>) -> Result<Netlink> {
-        let fd = netns.try_clone_to_owned()?;
-        std::thread::spawn(move || -> Result<Netlink> {
-            rustix::thread::move_into_link_name_space(
-                fd.as_fd(),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )
-            .map_err(|e| Error::Kernel {
-                op: "entering the network namespace".into(),
-                source: e.into(),
-            })?;
-            Netlink::open()
-        })
-        .join()
-        .map_err(|_| Error::Decode("the namespace thread panicked".into()))?
+        crate::in_namespace(netns, Netlink::open).map_err(|e| Error::Kernel {
+            op: "entering the network namespace".into(),
+            source: e,
+        })?
     }
 
     /// Sends one request; the answers (for a dump, all parts), or the
@@ -544,6 +534,7 @@ fn link_of(l: &LinkMessage) -> Link {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
 
     /// Runs `f` on a thread of its own in a new network namespace.
     fn isolated<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {

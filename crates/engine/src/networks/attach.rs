@@ -172,7 +172,17 @@ impl Networks {
         let netns = std::fs::File::open(format!("/proc/{}/ns/net", req.pid)).map_err(|e| {
             NetworkError::Internal(format!("the container's network namespace: {e}"))
         })?;
-        let inside = Netlink::open_in(netns.as_fd()).map_err(nl_err("netlink in the container"))?;
+        // As dockerd for IPv4-only networks: no IPv6 on the container's
+        // interfaces (no router solicitations, no duplicate address
+        // detection); the socket for the rest is opened in the same trip.
+        let inside = hafen_network::in_namespace(netns.as_fd(), || {
+            for key in ["default", "all"] {
+                let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{key}/disable_ipv6"), "1");
+            }
+            Netlink::open()
+        })
+        .map_err(|e| NetworkError::Internal(format!("the container's network namespace: {e}")))?
+        .map_err(nl_err("netlink in the container"))?;
         if let Some(lo) = inside.link("lo").map_err(nl_err("finding lo"))? {
             inside.set_up(lo.index).map_err(nl_err("bringing lo up"))?;
         }
@@ -362,6 +372,7 @@ impl Networks {
         let index = host
             .create_veth(&veth, &ifname, Some(netns.as_fd()), mtu)
             .map_err(nl_err(&format!("creating the veth pair {veth}")))?;
+        super::bridges::set_if_sysctl(&veth, "ipv6/disable_ipv6", "1");
         host.set_master(index, bridge)
             .map_err(nl_err(&format!("attaching {veth} to the bridge")))?;
         host.set_up(index)

@@ -35,9 +35,13 @@ fn nl_err(what: &str) -> impl FnOnce(rtnl::Error) -> NetworkError + '_ {
     move |e| NetworkError::Internal(format!("{what}: {e}"))
 }
 
-/// Writes a sysctl of an interface (`/proc/sys/net/ipv4/conf/<dev>/<key>`).
+/// Writes a sysctl of an interface (`/proc/sys/net/ipv4/conf/<dev>/<key>`,
+/// or `ipv6/conf` for a key `ipv6/<key>`).
 pub fn set_if_sysctl(dev: &str, key: &str, value: &str) {
-    let path = format!("/proc/sys/net/ipv4/conf/{dev}/{key}");
+    let path = match key.strip_prefix("ipv6/") {
+        Some(k) => format!("/proc/sys/net/ipv6/conf/{dev}/{k}"),
+        None => format!("/proc/sys/net/ipv4/conf/{dev}/{key}"),
+    };
     if let Err(e) = std::fs::write(&path, value) {
         tracing::debug!("{path}: {e}");
     }
@@ -111,6 +115,9 @@ impl Bridges {
         nl.set_up(index)
             .map_err(nl_err(&format!("bringing {} up", self.first)))?;
         set_if_sysctl(&self.first, "route_localnet", "1");
+        // IPv4-only networks: no IPv6 chatter (router solicitations, MLD)
+        // flooded to every container.
+        set_if_sysctl(&self.first, "ipv6/disable_ipv6", "1");
         self.names = vec![self.first.clone()];
         self.indexes = vec![index];
         self.ports = vec![links.iter().filter(|l| l.master == Some(index)).count()];
@@ -167,6 +174,9 @@ impl Bridges {
             ));
         }
         set_if_sysctl(&name, "route_localnet", "1");
+        set_if_sysctl(&name, "ipv6/disable_ipv6", "1");
+        set_if_sysctl(&a, "ipv6/disable_ipv6", "1");
+        set_if_sysctl(&b, "ipv6/disable_ipv6", "1");
         self.ports[0] += 1;
         self.names.push(name);
         self.indexes.push(index);

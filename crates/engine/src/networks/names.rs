@@ -163,19 +163,12 @@ impl DnsService {
 fn sockets_in(
     netns: &std::fs::File,
 ) -> std::io::Result<(std::net::UdpSocket, std::net::TcpListener)> {
-    let fd = netns.as_fd().try_clone_to_owned()?;
-    std::thread::spawn(move || {
-        rustix::thread::move_into_link_name_space(
-            fd.as_fd(),
-            Some(rustix::thread::LinkNameSpaceType::Network),
-        )?;
+    hafen_network::in_namespace(netns.as_fd(), || {
         let addr = std::net::SocketAddr::from((Ipv4Addr::new(127, 0, 0, 11), 53));
         let udp = std::net::UdpSocket::bind(addr)?;
         let tcp = std::net::TcpListener::bind(addr)?;
         udp.set_nonblocking(true)?;
         tcp.set_nonblocking(true)?;
         Ok((udp, tcp))
-    })
-    .join()
-    .map_err(|_| std::io::Error::other("the DNS socket thread panicked"))?
+    })?
 }
