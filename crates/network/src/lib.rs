@@ -10,6 +10,7 @@
 //! - [`dns`]: the embedded DNS server containers on user-defined networks
 //!   ask at 127.0.0.11.
 
+pub mod dns;
 pub mod ipam;
 pub mod nft;
 pub mod resolver;
