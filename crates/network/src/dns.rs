@@ -920,7 +920,13 @@ mod tests {
         Answers,
         /// SERVFAIL.
         Fails,
+        /// Over UDP a reply with another ID and `BOGUS` first, then the
+        /// right one; over TCP only the wrong one.
+        WrongId,
     }
+
+    /// What a reply with the wrong ID carries.
+    const BOGUS: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 66);
 
     fn upstream_reply(query: &[u8], how: Upstream) -> Vec<u8> {
         let q = parse(query);
@@ -936,15 +942,25 @@ mod tests {
                 ));
             }
             Upstream::Fails => m.metadata.response_code = ResponseCode::ServFail,
+            Upstream::WrongId => {
+                m.metadata.id = q.metadata.id.wrapping_add(1);
+                m.add_answer(Record::from_rdata(
+                    q.queries[0].name().clone(),
+                    60,
+                    RData::A(A(BOGUS)),
+                ));
+            }
         }
         m.to_vec().expect("encode")
     }
 
-    /// A fake upstream on 127.0.0.1, UDP and TCP on one port; records the
-    /// queries it got (transport, bytes).
+    /// The queries an upstream got (transport, bytes).
+    type Got = Arc<std::sync::Mutex<Vec<(Transport, Vec<u8>)>>>;
+
+    /// A fake upstream on 127.0.0.1, UDP and TCP on one port.
     struct FakeUpstream {
         addr: SocketAddr,
-        got: Arc<std::sync::Mutex<Vec<(Transport, Vec<u8>)>>>,
+        got: Got,
         tasks: Vec<JoinHandle<()>>,
     }
 
@@ -966,7 +982,7 @@ mod tests {
             }
         };
         let addr = udp.local_addr().expect("addr");
-        let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let got: Got = Arc::default();
         let g = got.clone();
         let u = tokio::spawn(async move {
             let mut buf = vec![0u8; 65536];
@@ -975,6 +991,10 @@ mod tests {
                     .expect("lock")
                     .push((Transport::Udp, buf[..n].to_vec()));
                 let _ = udp.send_to(&upstream_reply(&buf[..n], how), from).await;
+                if let Upstream::WrongId = how {
+                    let right = upstream_reply(&buf[..n], Upstream::Answers);
+                    let _ = udp.send_to(&right, from).await;
+                }
             }
         });
         let g = got.clone();
@@ -1158,6 +1178,25 @@ mod tests {
             started.elapsed()
         );
 
+        // Replies with another ID are not taken (UDP: the right one comes
+        // next; TCP: the next server is asked).
+        let wrong = fake_upstream(Upstream::WrongId).await;
+        let server = start(&Resolver::new(vec![wrong.addr, good.addr]));
+        let r = parse(
+            &ask_udp(server.udp, &query("x.test", RecordType::A, 23))
+                .await
+                .expect("an answer"),
+        );
+        assert_eq!((r.metadata.id, a_records(&r)), (23, vec![ELSEWHERE]));
+        let mut s = TcpStream::connect(server.tcp).await.expect("connect");
+        let r = ask_tcp(&mut s, &query("x.test", RecordType::A, 24)).await;
+        assert_eq!((r.metadata.id, a_records(&r)), (24, vec![ELSEWHERE]));
+        assert_eq!(
+            wrong.got.lock().expect("lock").len(),
+            2,
+            "asked first both times"
+        );
+
         // Only failing ones: their SERVFAIL is relayed.
         let server = start(&Resolver::new(vec![failing.addr]));
         let r = parse(
@@ -1284,7 +1323,21 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_the_handle_closes_everything() {
-        let server = start(&Resolver::new(vec![]));
+        // An upstream that never answers: a forwarded query stays in flight
+        // (holding the server's UDP socket to reply on) when the handle goes.
+        let silent = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let resolver = Resolver::new(vec![silent.local_addr().expect("addr")])
+            .with_timeout(Duration::from_secs(30));
+        let server = start(&resolver);
+        let c = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        c.send_to(&query("x.test", RecordType::A, 2), server.udp)
+            .await
+            .expect("send");
+        let mut buf = [0u8; 512];
+        tokio::time::timeout(Duration::from_secs(2), silent.recv(&mut buf))
+            .await
+            .expect("forwarded in time")
+            .expect("recv");
         let mut s = TcpStream::connect(server.tcp).await.expect("connect");
         assert_eq!(
             ask_tcp(&mut s, &query("web", RecordType::A, 1))

@@ -1,7 +1,7 @@
 //! Container networks for hafen: Docker's bridge model on rtnetlink and
 //! nftables.
 //!
-//! - [`netlink`]: links (bridges, veth pairs), addresses and routes, in the
+//! - [`rtnl`]: links (bridges, veth pairs), addresses and routes, in the
 //!   daemon's network namespace or in a container's.
 //! - [`ipam`]: subnets and the addresses handed out in them, persistent
 //!   (one file per address, so no address is given twice, also across
@@ -13,7 +13,6 @@
 pub mod dns;
 pub mod ipam;
 pub mod nft;
-pub mod resolver;
 pub mod rtnl;
 
 /// Moves the calling thread (only it) into a new, empty network namespace.

@@ -11,8 +11,8 @@ use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
+use hafen_network::dns::ServeHandle;
 use hafen_network::nft::{Proto, Published};
-use hafen_network::resolver::ServeHandle;
 use hafen_network::rtnl::{self, Netlink};
 use serde::{Deserialize, Serialize};
 

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
 use std::sync::{Arc, OnceLock, RwLock};
 
-use hafen_network::resolver::{Names, Resolver, ServeHandle};
+use hafen_network::dns::{Names, Resolver, ServeHandle};
 
 /// One container on one network.
 #[derive(Debug, Clone)]
