@@ -143,7 +143,7 @@ async fn read_json<T: DeserializeOwned>(
 }
 
 /// One JSON document and nothing after it.
-fn decode_one<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub(super) fn decode_one<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value =
         T::deserialize(&mut de).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
@@ -153,7 +153,7 @@ fn decode_one<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 /// dockerd's `CheckForJSON`: a body must come as `application/json`.
-fn check_json_type(headers: &HeaderMap, empty_body: bool) -> Result<(), ApiError> {
+pub(super) fn check_json_type(headers: &HeaderMap, empty_body: bool) -> Result<(), ApiError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

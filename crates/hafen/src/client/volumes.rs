@@ -206,7 +206,7 @@ fn volume_row(v: &Volume) -> BTreeMap<String, String> {
 /// Natural order: runs of digits compare as numbers (`v2` < `v10`);
 /// digits sort before other characters; with equal numbers, fewer leading
 /// zeros first.
-fn natural_cmp(a: &str, b: &str) -> Ordering {
+pub(super) fn natural_cmp(a: &str, b: &str) -> Ordering {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
