@@ -162,6 +162,22 @@ impl Networks {
         })
     }
 
+    /// A container's DNS settings, the daemon's (`dns`, `dns-search`,
+    /// `dns-opts`) where it has none.
+    fn dns_with_defaults(&self, given: &DnsSettings) -> DnsSettings {
+        let mut dns = given.clone();
+        if dns.servers.is_empty() {
+            dns.servers = self.config.dns.clone();
+        }
+        if dns.search.is_empty() {
+            dns.search = self.config.dns_search.clone();
+        }
+        if dns.options.is_empty() {
+            dns.options = self.config.dns_options.clone();
+        }
+        dns
+    }
+
     /// Joins a created (not yet started) container to its networks.
     /// `endpoints` are updated with what they got.
     pub fn attach(
@@ -276,26 +292,12 @@ impl Networks {
                     .unwrap_or_default();
                 self.names.add(
                     &ep.network_id,
-                    Entry {
-                        container_id: req.id.to_string(),
-                        names: ep.dns_names.iter().map(|n| n.to_lowercase()).collect(),
-                        ip,
-                        ptr: format!("{}.{}", req.name, net_name),
-                    },
+                    name_entry((req.id, req.name), &net_name, ep, ip),
                 );
             }
         }
         let host_resolv = etc_files::host_resolv();
-        let mut dns = req.dns.clone();
-        if dns.servers.is_empty() {
-            dns.servers = self.config.dns.clone();
-        }
-        if dns.search.is_empty() {
-            dns.search = self.config.dns_search.clone();
-        }
-        if dns.options.is_empty() {
-            dns.options = self.config.dns_options.clone();
-        }
+        let dns = self.dns_with_defaults(&req.dns);
         if embedded {
             let upstreams = etc_files::upstreams(&host_resolv, &dns);
             let handle = self
@@ -454,15 +456,8 @@ impl Networks {
                 return Err(e);
             }
         };
-        self.names.add(
-            &net.rec.id,
-            Entry {
-                container_id: id.to_string(),
-                names: ep.dns_names.iter().map(|n| n.to_lowercase()).collect(),
-                ip,
-                ptr: format!("{name}.{}", net.rec.name),
-            },
-        );
+        self.names
+            .add(&net.rec.id, name_entry((id, name), &net.rec.name, ep, ip));
         let mut active = lock(&self.active);
         let entry = active.entry(id.to_string()).or_insert_with(|| Attached {
             name: name.to_string(),
@@ -470,6 +465,7 @@ impl Networks {
         });
         entry.endpoints.append(&mut att.endpoints);
         if net.rec.user_defined() && entry.dns.is_none() {
+            let dns = &self.dns_with_defaults(dns);
             let host_resolv = etc_files::host_resolv();
             let upstreams = etc_files::upstreams(&host_resolv, dns);
             match self
@@ -629,12 +625,7 @@ impl Networks {
             embedded |= net.rec.user_defined();
             self.names.add(
                 &ep.network_id,
-                Entry {
-                    container_id: id.to_string(),
-                    names: ep.dns_names.iter().map(|n| n.to_lowercase()).collect(),
-                    ip,
-                    ptr: format!("{name}.{}", net.rec.name),
-                },
+                name_entry((id, name), &net.rec.name, ep, ip),
             );
         }
         if let Some(addr) = primary {
@@ -669,10 +660,7 @@ impl Networks {
         }
         if embedded {
             let host_resolv = etc_files::host_resolv();
-            let mut dns = dns.clone();
-            if dns.servers.is_empty() {
-                dns.servers = self.config.dns.clone();
-            }
+            let dns = self.dns_with_defaults(dns);
             if let Ok(netns) = std::fs::File::open(format!("/proc/{pid}/ns/net")) {
                 match self.dns.serve(
                     &netns,
@@ -721,6 +709,16 @@ impl Networks {
             .filter(|(_, a)| a.endpoints.iter().any(|h| h.network_id == network_id))
             .map(|(id, _)| id.clone())
             .collect()
+    }
+}
+
+/// A container's entry for the DNS server on one network.
+fn name_entry((id, name): (&str, &str), net_name: &str, ep: &Endpoint, ip: Ipv4Addr) -> Entry {
+    Entry {
+        container_id: id.to_string(),
+        names: ep.dns_names.iter().map(|n| n.to_lowercase()).collect(),
+        ip,
+        ptr: format!("{name}.{net_name}"),
     }
 }
 
