@@ -17,6 +17,11 @@ pub struct BodyReader {
 impl BodyReader {
     /// Starts pumping `body` into the reader. The channel is bounded: a
     /// slow reader slows the client down.
+    ///
+    /// What the reader leaves unread (it stopped at a tar's end, or the
+    /// request failed) is still read from the client and dropped: a
+    /// connection closed under a client still writing its body makes the
+    /// client fail with a broken pipe instead of reading the answer.
     pub fn new(body: Body) -> BodyReader {
         let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(64);
         tokio::spawn(async move {
@@ -24,7 +29,13 @@ impl BodyReader {
             while let Some(chunk) = stream.next().await {
                 let item = chunk.map_err(io::Error::other);
                 let failed = item.is_err();
-                if tx.send(item).await.is_err() || failed {
+                if failed {
+                    let _ = tx.send(item).await;
+                    return;
+                }
+                if tx.send(item).await.is_err() {
+                    // The reader is gone: drain.
+                    while let Some(Ok(_)) = stream.next().await {}
                     return;
                 }
             }

@@ -980,11 +980,12 @@ async fn archive_put(
     RawQuery(q): RawQuery,
     body: Body,
 ) -> Result<Response, ApiError> {
+    // First: a request refused below still reads the body (see BodyReader).
+    let input = BodyReader::new(body);
     let p = Params::parse(q.as_deref());
     let path = archive_path(&p)?;
     let no_overwrite = p.bool("noOverwriteDirNonDir");
     let copy_uid_gid = p.bool("copyUIDGID");
-    let input = BodyReader::new(body);
     blocking(move || {
         b.container_archive_put(&id, &path, no_overwrite, copy_uid_gid, Box::new(input))
     })
