@@ -158,6 +158,19 @@ impl Client {
         content_type: Option<&str>,
         body: RequestBody,
     ) -> Result<Response<Incoming>> {
+        self.request_with(method, path, content_type, &[], body)
+            .await
+    }
+
+    /// [`Client::request`] with more headers.
+    pub async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        headers: &[(&str, String)],
+        body: RequestBody,
+    ) -> Result<Response<Incoming>> {
         let mut builder = Request::builder()
             .method(method)
             .uri(format!("/v{}{path}", self.version))
@@ -165,6 +178,9 @@ impl Client {
             .header("user-agent", concat!("hafen/", env!("CARGO_PKG_VERSION")));
         if let Some(ct) = content_type {
             builder = builder.header("content-type", ct);
+        }
+        for (k, v) in headers {
+            builder = builder.header(*k, v.as_str());
         }
         let req = builder
             .body(body)

@@ -6,6 +6,7 @@
 //! join later. [`Engine`] implements [`hafen_api::server::Backend`].
 
 mod backend;
+mod build;
 pub mod containers;
 mod containers_backend;
 pub mod events;
@@ -68,6 +69,8 @@ pub struct Engine {
     events: Arc<EventBus>,
     config: Config,
     id: String,
+    /// File digests of build contexts, kept between builds.
+    build_memo: hafen_build::copy::HashMemo,
 }
 
 impl std::fmt::Debug for Engine {
@@ -121,6 +124,7 @@ impl Engine {
             events,
             config,
             id,
+            build_memo: Default::default(),
         })
     }
 

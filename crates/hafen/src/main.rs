@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use client::{containers, containers_more, create_flags, images, networks, system, volumes};
+use client::{build, containers, containers_more, create_flags, images, networks, system, volumes};
 
 /// hafen: build, ship, run and orchestrate containers.
 #[derive(Debug, Parser)]
@@ -97,6 +97,11 @@ enum Command {
     Load(images::LoadArgs),
     /// Save images to a tar archive.
     Save(images::SaveArgs),
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
+    /// Manage the build cache.
+    #[command(subcommand)]
+    Builder(build::BuilderCommand),
     /// Show the hafen version.
     Version(system::FormatArgs),
     /// Show system-wide information.
@@ -138,6 +143,8 @@ enum ImageCommand {
     Load(images::LoadArgs),
     /// Save images to a tar archive.
     Save(images::SaveArgs),
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -315,12 +322,14 @@ fn main() -> ExitCode {
         Command::Image(ImageCommand::Prune(a)) => images::prune(g, a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => images::import(g, a),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => images::load(g, a),
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(g, a),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => images::save(g, a),
         Command::Version(a) => system::version(g, a),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(g, a),
         Command::System(SystemCommand::Df(a)) => system::df(g, a),
         Command::Events(a) | Command::System(SystemCommand::Events(a)) => system::events(g, a),
         Command::Network(c) => networks::run(g, c),
+        Command::Builder(c) => build::builder(g, c),
         Command::Volume(c) => volumes::run(g, c),
     };
     client::finish(result)

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::config::{ContainerConfig, History, ImageConfig, RootFs};
 use crate::manifest::{self, Descriptor, Manifest};
-use crate::{ImageError, ImageStore, Result, changes};
+use crate::{ImageError, ImageStore, Lease, Result, changes};
 
 /// The diff ID of an empty layer (a tar of only its end marker).
 pub const EMPTY_LAYER: &str =
@@ -218,29 +218,7 @@ impl ImageStore {
 
         let _guard = self.gc_lock.read().unwrap_or_else(|p| p.into_inner());
         // The parent's layer blobs, for the new manifest.
-        let mut layers = Vec::new();
-        for diff_id in &parent_diff_ids {
-            let records = self.db.read(|tx| tx.layer_blobs(diff_id))?;
-            let record = records
-                .into_iter()
-                .find(|r| self.content.contains(&r.blob))
-                .ok_or_else(|| {
-                    ImageError::Archive(format!(
-                        "layer {diff_id} of the parent is not in the store"
-                    ))
-                })?;
-            let size = self
-                .content
-                .info(&record.blob)?
-                .map_or(record.diff_size, |i| i.size);
-            layers.push(Descriptor {
-                media_type: record.media_type,
-                digest: record.blob,
-                size,
-                annotations: Default::default(),
-                platform: None,
-            });
-        }
+        let mut layers = self.layer_descriptors(&parent_diff_ids)?;
         let docker_types = layers.iter().all(|l| is_docker_layer(&l.media_type));
         let layer_type = if docker_types {
             manifest::DOCKER_LAYER
@@ -338,12 +316,74 @@ impl ImageStore {
                 diff_ids: diff_ids.iter().map(Digest::to_string).collect(),
             },
         };
+        let new_layer = (!empty).then(|| LayerRecord {
+            blob: blob.clone(),
+            diff_id: blob.clone(),
+            media_type: layer_type.into(),
+            diff_size,
+        });
+        let parent_id = parent_record.as_ref().map(|r| r.id.clone());
+        self.write_image(
+            &lease,
+            &config,
+            &layers,
+            new_layer.as_ref(),
+            chain_key,
+            parent_id,
+            reference.as_ref(),
+        )
+    }
+
+    /// The descriptors of the blobs of the layers `diff_ids` (each one
+    /// the store has).
+    pub(crate) fn layer_descriptors(&self, diff_ids: &[Digest]) -> Result<Vec<Descriptor>> {
+        let mut layers = Vec::new();
+        for diff_id in diff_ids {
+            let records = self.db.read(|tx| tx.layer_blobs(diff_id))?;
+            let record = records
+                .into_iter()
+                .find(|r| self.content.contains(&r.blob))
+                .ok_or_else(|| {
+                    ImageError::Archive(format!(
+                        "layer {diff_id} of the parent is not in the store"
+                    ))
+                })?;
+            let size = self
+                .content
+                .info(&record.blob)?
+                .map_or(record.diff_size, |i| i.size);
+            layers.push(Descriptor {
+                media_type: record.media_type,
+                digest: record.blob,
+                size,
+                annotations: Default::default(),
+                platform: None,
+            });
+        }
+        Ok(layers)
+    }
+
+    /// Writes `config` and a manifest of `layers`, records the image (and
+    /// `new_layer`, when one was made) and tags it: the end of `commit`
+    /// and of a build.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn write_image(
+        &self,
+        lease: &Lease<'_>,
+        config: &ImageConfig,
+        layers: &[Descriptor],
+        new_layer: Option<&LayerRecord>,
+        chain_key: Option<String>,
+        parent: Option<Digest>,
+        reference: Option<&Reference>,
+    ) -> Result<Digest> {
+        let docker_types = layers.iter().all(|l| is_docker_layer(&l.media_type));
         let (manifest_type, config_type) = if docker_types {
             (manifest::DOCKER_MANIFEST, manifest::DOCKER_CONFIG)
         } else {
             (manifest::OCI_MANIFEST, manifest::OCI_CONFIG)
         };
-        let config_bytes = manifest::to_bytes(&config);
+        let config_bytes = manifest::to_bytes(config);
         let config_digest = self.content.write_blob(&config_bytes, None)?;
         lease.hold(Resource::Content, &config_digest.to_string())?;
         let m = Manifest {
@@ -356,7 +396,7 @@ impl ImageStore {
                 annotations: Default::default(),
                 platform: None,
             },
-            layers: layers.clone(),
+            layers: layers.to_vec(),
             annotations: Default::default(),
         };
         let manifest_bytes = manifest::to_bytes(&m);
@@ -365,16 +405,11 @@ impl ImageStore {
         self.content.sync()?;
         let now = now_nanos();
         self.db.write(|tx| {
-            if !empty {
-                tx.put_layer(&LayerRecord {
-                    blob: blob.clone(),
-                    diff_id: blob.clone(),
-                    media_type: layer_type.into(),
-                    diff_size,
-                })?;
+            if let Some(layer) = new_layer {
+                tx.put_layer(layer)?;
             }
             tx.add_content_ref(&manifest_digest, &config_digest)?;
-            for l in &layers {
+            for l in layers {
                 tx.add_content_ref(&manifest_digest, &l.digest)?;
             }
             tx.put_image(&ImageRecord {
@@ -387,17 +422,16 @@ impl ImageStore {
                 created: now,
                 last_tag_time: None,
                 chain_id: chain_key.clone(),
-                parent: parent_record.as_ref().map(|r| r.id.clone()),
+                parent,
             })?;
-            if let Some(r) = &reference {
+            if let Some(r) = reference {
                 tx.set_tag(&r.to_string(), &config_digest, Some(now))?;
             }
             Ok::<_, ImageError>(())
         })?;
-        drop(lease);
         let id = config_digest.to_string();
         self.emit("create", &id, self.event_attributes(&config_digest, &id));
-        if let Some(r) = &reference {
+        if let Some(r) = reference {
             self.emit(
                 "tag",
                 &id,

@@ -13,6 +13,7 @@
 //! crash, cleaned up at the next start) leaves the store as it was.
 
 pub mod archive;
+pub mod assemble;
 pub mod changes;
 pub mod commit;
 pub mod config;
@@ -342,7 +343,13 @@ impl ImageStore {
     /// running, so its leases and ingests go, and then whatever nothing
     /// refers to.
     fn recover(&self) -> Result<()> {
-        let leases = self.db.read(|tx| tx.leases())?;
+        // The build cache's leases are meant to outlive the daemon.
+        let leases: Vec<String> = self
+            .db
+            .read(|tx| tx.leases())?
+            .into_iter()
+            .filter(|l| !l.starts_with(assemble::BUILD_CACHE_LEASE))
+            .collect();
         if !leases.is_empty() {
             tracing::info!("ending {} lease(s) of an interrupted daemon", leases.len());
             self.db.write(|tx| {

@@ -118,7 +118,11 @@ impl ImageStore {
 
     /// Deletes an untagged image and collects what it held (the GC lock is
     /// held by the caller).
-    fn delete_image_locked(&self, id: &Digest, prune_parents: bool) -> Result<Vec<DeleteItem>> {
+    pub(crate) fn delete_image_locked(
+        &self,
+        id: &Digest,
+        prune_parents: bool,
+    ) -> Result<Vec<DeleteItem>> {
         let parent = self.db.read(|tx| tx.image(id))?.and_then(|r| r.parent);
         let attrs = self.event_attributes(id, &id.to_string());
         self.db.write(|tx| tx.delete_image(id))?;

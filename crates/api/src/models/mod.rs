@@ -385,6 +385,9 @@ pub struct JsonMessage {
 /// `errorDetail`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ErrorDetail {
+    /// The code (a failed build step's exit code), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
     /// The message.
     #[serde(default)]
     pub message: String,
@@ -412,6 +415,7 @@ impl JsonMessage {
         let text = text.into();
         JsonMessage {
             error_detail: Some(ErrorDetail {
+                code: None,
                 message: text.clone(),
             }),
             error: Some(text),
@@ -420,10 +424,12 @@ impl JsonMessage {
     }
 }
 
+mod build;
 mod container;
 mod networks;
 mod volume;
 
+pub use build::*;
 pub use container::*;
 pub use networks::*;
 pub use volume::*;

@@ -120,7 +120,7 @@ async fn prune(State(b): State<Shared>, RawQuery(q): RawQuery) -> Result<Respons
 }
 
 /// A JSON-message stream response fed from a blocking task.
-fn message_stream(
+pub(super) fn message_stream(
     work: impl FnOnce(&mut dyn FnMut(JsonMessage)) -> Result<(), ApiError> + Send + 'static,
 ) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);

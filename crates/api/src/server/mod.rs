@@ -9,6 +9,8 @@
 //! the blocking pool.
 
 mod bridge;
+mod build_backend;
+mod build_routes;
 mod container_backend;
 mod containers;
 mod hijack;
@@ -31,6 +33,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 pub use bridge::{BodyReader, BodyWriter};
+pub use build_backend::BuildBackend;
+pub use build_routes::options as build_options;
 pub use container_backend::{
     AttachOptions, AttachStream, Attached, BoxFuture, ContainerBackend, ListOptions, LogsOptions,
     WaitCondition,
@@ -74,7 +78,7 @@ pub struct EventFeed {
 
 /// What serves the API: the engine.
 pub trait Backend:
-    ContainerBackend + NetworkBackend + VolumeBackend + Send + Sync + 'static
+    ContainerBackend + NetworkBackend + VolumeBackend + BuildBackend + Send + Sync + 'static
 {
     /// `GET /version`.
     fn version(&self) -> Version;
@@ -167,6 +171,7 @@ pub fn router(
         .merge(containers::routes())
         .merge(volumes::routes())
         .merge(network_routes::routes())
+        .merge(build_routes::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .with_state(backend);

@@ -7,6 +7,7 @@
 //! command goes on. A `$DOCKER_HOST` names somebody else's daemon, so
 //! none is started there: that is an error, as with docker.
 
+pub mod build;
 pub mod containers;
 pub mod containers_more;
 pub mod create_flags;

@@ -364,6 +364,20 @@ impl crate::server::NetworkBackend for Fake {
     }
 }
 
+impl crate::server::BuildBackend for Fake {
+    fn build(
+        &self,
+        _: crate::models::BuildOptions,
+        _: Box<dyn Read + Send>,
+        _: &mut dyn FnMut(JsonMessage),
+    ) -> Result<(), ApiError> {
+        unsupported()
+    }
+    fn build_prune(&self, _: bool) -> Result<(u64, Vec<String>), ApiError> {
+        unsupported()
+    }
+}
+
 impl Backend for Fake {
     fn version(&self) -> Version {
         Version::default()
