@@ -793,6 +793,7 @@ impl Build<'_> {
             });
         }
         let line = step.line;
+        let layers_before = state.layers.len();
         let (created_by, layer) = match &step.instruction {
             Instruction::Run {
                 command,
@@ -872,16 +873,67 @@ impl Build<'_> {
                 let created_by = self.copy(stage, state, c, add, number, line)?;
                 (created_by, true)
             }
+            Instruction::Workdir(_) => {
+                let created_by = self.meta(state, &step.instruction, line)?;
+                let dir = state
+                    .image
+                    .config
+                    .as_ref()
+                    .map(|c| c.working_dir.clone())
+                    .unwrap_or_default();
+                // BuildKit makes the directory: a layer when it was missing.
+                self.cached_or(
+                    state,
+                    &format!("workdir\0{dir}"),
+                    number,
+                    true,
+                    &mut |state| {
+                        let mut missing = false;
+                        self.worker.with_rootfs(&state.layers, &mut |root| {
+                            missing = kind_in(root, &dir) == DestKind::Missing;
+                            Ok(())
+                        })?;
+                        if missing {
+                            state.layers = self.worker.change(&state.layers, &mut |target| {
+                                let mut tar = tar::Builder::new(Vec::new());
+                                let mut h = tar::Header::new_gnu();
+                                h.set_entry_type(tar::EntryType::Directory);
+                                h.set_mode(0o755);
+                                h.set_size(0);
+                                h.set_mtime(0);
+                                tar.append_data(
+                                    &mut h,
+                                    format!("{}/", dir.trim_start_matches('/')),
+                                    std::io::empty(),
+                                )
+                                .map_err(|e| BuildError::new(e.to_string()))?;
+                                let bytes = tar
+                                    .into_inner()
+                                    .map_err(|e| BuildError::new(e.to_string()))?;
+                                target.extract(&mut &bytes[..]).map_err(BuildError::new)
+                            })?;
+                        }
+                        Ok(())
+                    },
+                )?;
+                (created_by, true)
+            }
             other => {
                 let created_by = self.meta(state, other, line)?;
                 self.cached_or(state, &created_by, number, false, &mut |_| Ok(()))?;
                 (created_by, false)
             }
         };
-        if let Some(h) = state.image.history.last_mut() {
+        // A step that made no change makes no layer: the history says so,
+        // so that its layer steps and the layers stay one to one.
+        let grew = layer && state.layers.len() > layers_before;
+        if matches!(step.instruction, Instruction::Onbuild(_)) {
+            // BuildKit keeps ONBUILD out of the history.
+            state.image.history.pop();
+        } else if let Some(h) = state.image.history.last_mut() {
             h.created_by = created_by;
             h.comment = "buildkit.dockerfile.v0".into();
-            h.empty_layer = !layer;
+            h.empty_layer = !grew;
         }
         if let Some(n) = number {
             self.event(Event::Done {
@@ -1141,6 +1193,7 @@ impl Build<'_> {
             mode: chmod,
             parents: c.parents,
             exclude: c.exclude.clone(),
+            unpack_archives: add,
         };
         let mut shown = Vec::new();
         if let Some(f) = &from {
@@ -1237,6 +1290,7 @@ impl Build<'_> {
                 let into_dir =
                     dest.ends_with('/') || dest_kind == DestKind::Dir || c.heredocs.len() > 1;
                 items.push(copy::Item {
+                    unpack: false,
                     host: p.clone(),
                     dest: if into_dir {
                         copy::clean(&format!("{dest}/{}", h.name))
@@ -1312,6 +1366,9 @@ impl Build<'_> {
                 let cfg = state.config();
                 if is_cmd {
                     cfg.cmd = Some(args.clone());
+                    // BuildKit marks the command as escaped (a Windows
+                    // matter, written on every platform).
+                    cfg.args_escaped = Some(true);
                 } else {
                     cfg.entrypoint = Some(args.clone());
                     // An ENTRYPOINT resets the CMD of the base.
@@ -1534,14 +1591,18 @@ fn go_duration_text(ns: i64) -> String {
 /// BuildKit's history text of a HEALTHCHECK (Go's `%v` of the config).
 fn health_text(h: &Health) -> String {
     let test: Vec<String> = h.test.iter().map(|t| format!("{t:?}")).collect();
+    // Go's %q of an int is a character literal.
+    let retries = match u8::try_from(h.retries) {
+        Ok(c @ 0x20..=0x7e) if c != b'\'' && c != b'\\' => format!("'{}'", char::from(c)),
+        Ok(c) => format!("'\\x{c:02x}'"),
+        Err(_) => format!("{}", h.retries),
+    };
     format!(
-        "&{{[{}] {:?} {:?} {:?} {:?} {}}}",
+        "&{{[{}] {:?} {:?} {:?} {retries}}}",
         test.join(" "),
         go_duration_text(h.interval),
         go_duration_text(h.timeout),
         go_duration_text(h.start_period),
-        go_duration_text(h.start_interval),
-        h.retries
     )
 }
 
@@ -1785,7 +1846,11 @@ mod tests {
         let (built, events) = go(&w, &request(df, ctx.path())).expect("build");
         assert!(built.id.starts_with("sha256:"));
         let (layers, image) = w.assembled.lock().expect("a")[0].clone();
-        assert_eq!(layers, vec!["sha256:l0", "sha256:run1"]);
+        // Each WORKDIR made its missing directory: a layer each.
+        assert_eq!(
+            layers,
+            vec!["sha256:l0", "sha256:copy1", "sha256:copy2", "sha256:run1"]
+        );
         let c = image.config.expect("config");
         assert_eq!(
             c.env,
@@ -1827,6 +1892,16 @@ mod tests {
         assert_eq!(h[1], ("ARG N=2", true));
         assert_eq!(h[2], ("ENV A=1 B=two words", true));
         assert_eq!(h[5], ("EXPOSE map[53/udp:{} 80/tcp:{}]", true));
+        assert_eq!(h[6], ("WORKDIR /app", false));
+        assert_eq!(
+            h[14],
+            (
+                "HEALTHCHECK &{[\"CMD-SHELL\" \"check\"] \"30s\" \"0s\" \"0s\" '\\x00'}",
+                true
+            )
+        );
+        // ONBUILD is not in the history.
+        assert_eq!(h.len(), 15);
         assert_eq!(h[12], ("RUN |1 N=2 /bin/ash -c echo $N # buildkit", false));
         assert_eq!(h[13], ("ENTRYPOINT [\"/bin/e\"]", true));
         assert!(

@@ -76,6 +76,8 @@ pub struct Item {
     pub host: PathBuf,
     /// Where it goes: an absolute, clean path in the image.
     pub dest: String,
+    /// `ADD` of a local archive: its content is unpacked into `dest`.
+    pub unpack: bool,
 }
 
 /// The options of a copy.
@@ -89,6 +91,8 @@ pub struct Options {
     pub parents: bool,
     /// `--exclude` patterns.
     pub exclude: Vec<String>,
+    /// `ADD`: local tar archives are unpacked.
+    pub unpack_archives: bool,
 }
 
 /// Go's `path.Clean` of an absolute or relative slash path.
@@ -232,7 +236,13 @@ impl Tree<'_> {
 
     /// Every path below `dir` (relative to the root), depth first with
     /// names sorted, without what `.dockerignore` or `exclude` leave out.
-    fn walk(&self, dir: &str, exclude: &Option<Patterns>, out: &mut Vec<String>) -> Result<()> {
+    fn walk(
+        &self,
+        base: &str,
+        dir: &str,
+        exclude: &Option<Patterns>,
+        out: &mut Vec<String>,
+    ) -> Result<()> {
         let host = self.root.join(dir);
         let entries = std::fs::read_dir(&host).map_err(io_err(format!("cannot read {dir}")))?;
         let mut names: Vec<String> = entries
@@ -245,18 +255,21 @@ impl Tree<'_> {
             let meta = std::fs::symlink_metadata(self.root.join(&rel))
                 .map_err(io_err(format!("cannot stat {rel}")))?;
             let ignored = self.excluded(&rel);
-            let excluded = exclude.as_ref().is_some_and(|p| p.excluded(&rel));
+            // --exclude patterns are relative to the source directory.
+            let below = rel
+                .strip_prefix(base)
+                .map_or(rel.as_str(), |r| r.trim_start_matches('/'));
+            let excluded = exclude.as_ref().is_some_and(|p| p.excluded(below));
             if meta.is_dir() {
-                let may = |p: &Patterns| p.may_include_below(&rel);
-                if (ignored && !self.ignore.is_some_and(may))
-                    || (excluded && !exclude.as_ref().is_some_and(may))
+                if (ignored && !self.ignore.is_some_and(|p| p.may_include_below(&rel)))
+                    || (excluded && !exclude.as_ref().is_some_and(|p| p.may_include_below(below)))
                 {
                     continue;
                 }
                 if !ignored && !excluded {
                     out.push(rel.clone());
                 }
-                self.walk(&rel, exclude, out)?;
+                self.walk(base, &rel, exclude, out)?;
             } else if !ignored && !excluded {
                 out.push(rel);
             }
@@ -335,15 +348,17 @@ pub fn plan(
             items.push(Item {
                 host: host.clone(),
                 dest: target.clone(),
+                unpack: false,
             });
             let mut below = Vec::new();
-            tree.walk(rel, &exclude, &mut below)?;
+            tree.walk(rel, rel, &exclude, &mut below)?;
             for b in below {
                 let suffix = b.strip_prefix(rel.as_str()).unwrap_or(&b);
                 let suffix = suffix.trim_start_matches('/');
                 items.push(Item {
                     host: tree.root.join(&b),
                     dest: join_abs(&target, suffix),
+                    unpack: false,
                 });
             }
         } else {
@@ -353,7 +368,20 @@ pub fn plan(
             } else {
                 base.clone()
             };
-            items.push(Item { host, dest: target });
+            if opts.unpack_archives && meta.is_file() && is_archive(&host) {
+                // ADD: the archive's content goes into the destination.
+                items.push(Item {
+                    host,
+                    dest: dest_clean.clone(),
+                    unpack: true,
+                });
+                continue;
+            }
+            items.push(Item {
+                host,
+                dest: target,
+                unpack: false,
+            });
         }
     }
     Ok(items)
@@ -435,7 +463,7 @@ pub fn digest(items: &[Item], opts: &Options, keep_owner: bool, memo: &HashMemo)
         } else if meta.is_dir() {
             h.update(b"D");
         } else if meta.is_file() {
-            h.update(b"F");
+            h.update(if item.unpack { b"A" } else { b"F" });
             h.update(memo.file_digest(&item.host, &meta)?.as_bytes());
         } else {
             h.update(b"S");
@@ -471,7 +499,7 @@ pub fn write_tar(
     keep_owner: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let mut tar = tar::Builder::new(out);
+    let mut tar: tar::Builder<&mut dyn Write> = tar::Builder::new(out);
     tar.mode(tar::HeaderMode::Complete);
     tar.follow_symlinks(false);
     let (duid, dgid) = opts.owner.unwrap_or((0, 0));
@@ -493,6 +521,10 @@ pub fn write_tar(
     for item in items {
         let meta = std::fs::symlink_metadata(&item.host)
             .map_err(io_err(format!("cannot stat {}", item.host.display())))?;
+        if item.unpack {
+            unpack_into(&mut tar, &item.host, &item.dest, opts)?;
+            continue;
+        }
         let (uid, gid) = owner_of(&meta, opts, keep_owner);
         let name = item.dest.trim_start_matches('/');
         if name.is_empty() {
@@ -522,6 +554,85 @@ pub fn write_tar(
         }
     }
     tar.finish().map_err(io_err("cannot write the layer"))?;
+    Ok(())
+}
+
+/// Adds the entries of the archive `file` (plain, gzip or zstd) to `tar`,
+/// below `dest`; `--chown` and `--chmod` apply to them too.
+fn unpack_into(
+    tar: &mut tar::Builder<&mut dyn Write>,
+    file: &Path,
+    dest: &str,
+    opts: &Options,
+) -> Result<()> {
+    let what = file.display().to_string();
+    let f = File::open(file).map_err(io_err(format!("cannot read {what}")))?;
+    let mut head = [0u8; 6];
+    let n = File::open(file)
+        .and_then(|mut g| g.read(&mut head))
+        .map_err(io_err(format!("cannot read {what}")))?;
+    let head = &head[..n];
+    let reader: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::GzDecoder::new(f))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Box::new(
+            zstd::stream::read::Decoder::new(f).map_err(io_err(format!("cannot read {what}")))?,
+        )
+    } else if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Err(CopyError::Invalid(format!(
+            "ADD {what}: bzip2 and xz archives are not supported: recompress it with gzip or zstd"
+        )));
+    } else {
+        Box::new(f)
+    };
+    let mut archive = tar::Archive::new(reader);
+    let bad = |e: io::Error| CopyError::Invalid(format!("ADD: {what} is not a valid archive: {e}"));
+    for entry in archive.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let rel = clean(&format!("/{path}"));
+        let target = join_abs(dest, rel.trim_start_matches('/'));
+        let mut h = entry.header().clone();
+        if let Some((u, g)) = opts.owner {
+            h.set_uid(u64::from(u));
+            h.set_gid(u64::from(g));
+        }
+        if let Some(m) = opts.mode
+            && h.entry_type() != tar::EntryType::Symlink
+        {
+            h.set_mode(m);
+        }
+        let name = target.trim_start_matches('/').to_string();
+        if name.is_empty() {
+            continue;
+        }
+        let w = io_err(format!("cannot write {name} into the layer"));
+        match h.entry_type() {
+            tar::EntryType::Symlink => {
+                let link = entry
+                    .link_name()
+                    .map_err(bad)?
+                    .unwrap_or_default()
+                    .into_owned();
+                tar.append_link(&mut h, &name, link).map_err(w)?;
+            }
+            tar::EntryType::Link => {
+                let link = entry.link_name().map_err(bad)?.unwrap_or_default();
+                let l = clean(&format!("/{}", link.to_string_lossy()));
+                let l = join_abs(dest, l.trim_start_matches('/'));
+                tar.append_link(&mut h, &name, l.trim_start_matches('/'))
+                    .map_err(w)?;
+            }
+            tar::EntryType::Directory => {
+                tar.append_data(&mut h, format!("{name}/"), io::empty())
+                    .map_err(w)?;
+            }
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => {}
+            _ => {
+                tar.append_data(&mut h, &name, &mut entry).map_err(w)?;
+            }
+        }
+    }
     Ok(())
 }
 

@@ -484,3 +484,186 @@ fn docker_build_works_against_hafen() {
         assert_eq!(out.status.code(), Some(7), "{cli}: {}", text(&out.stderr));
     }
 }
+
+#[test]
+fn add_unpacks_archives_and_copy_options_and_mounts_work() {
+    let d = daemon();
+    let ctx = d.dir.path().join("ctx");
+    write(
+        &ctx,
+        &[
+            ("pkg/a/x.txt", "ax\n"),
+            ("pkg/a/skip.md", "no\n"),
+            ("pkg/b/y.txt", "by\n"),
+            ("secret.txt", "top-secret\n"),
+            ("plain", "plain\n"),
+        ],
+    );
+    // A gzip archive in the context.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    {
+        let mut tar = tar::Builder::new(&mut gz);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(5);
+        h.set_mode(0o640);
+        h.set_uid(7);
+        h.set_gid(8);
+        tar.append_data(&mut h, "inner/file", &b"data\n"[..])
+            .unwrap();
+        tar.finish().unwrap();
+    }
+    std::fs::write(ctx.join("arch.tar.gz"), gz.finish().unwrap()).unwrap();
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox AS src\nRUN mkdir -p /data && echo from-stage > /data/f\n\
+             FROM busybox\n\
+             ADD arch.tar.gz /unpacked/\n\
+             ADD plain /plain-added\n\
+             COPY --parents pkg/*/x.txt /parents/\n\
+             COPY --exclude=**/*.md pkg/ /excl/\n\
+             WORKDIR /made/by/workdir\n\
+             RUN --mount=type=bind,from=src,source=/data,target=/m cat /m/f > /from-mount\n\
+             RUN --mount=type=secret,id=tok cat /run/secrets/tok > /secret-copy\n\
+             RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && ls /scratch > /tmpfs-ls\n",
+        )],
+    );
+    build(
+        &d,
+        &ctx,
+        &[
+            "-t",
+            "opts",
+            "--secret",
+            &format!("id=tok,src={}", ctx.join("secret.txt").display()),
+        ],
+    );
+    let out = run(
+        &d,
+        "opts",
+        "stat -c '%n %u:%g %a' /unpacked/inner/file && cat /unpacked/inner/file /plain-added \
+         && cd /parents && find . -type f | sort && cd /excl && find . -type f | sort \
+         && cat /from-mount /secret-copy /tmpfs-ls && test -d /made/by/workdir && echo wd",
+    );
+    assert_eq!(
+        out,
+        "/unpacked/inner/file 7:8 640\ndata\nplain\n./pkg/a/x.txt\n./a/x.txt\n./b/y.txt\n\
+         from-stage\ntop-secret\nx\nwd\n"
+    );
+    // The secret is in no layer: not in the image's history either.
+    let hist = d.ok(&["history", "--no-trunc", "opts"]);
+    assert!(!hist.contains("top-secret"), "{hist}");
+}
+
+/// The same Dockerfile built by docker (BuildKit, in a private dockerd
+/// 20.10) and by hafen: the same config and the same history texts.
+#[test]
+fn the_image_config_is_the_one_docker_buildkit_writes() {
+    let d = daemon();
+    let dk = support::dockerd::Dockerd::start();
+    let rootfs = support::shared_rootfs();
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.follow_symlinks(false);
+    tar.append_dir_all(".", &rootfs).unwrap();
+    let bytes = tar.into_inner().unwrap();
+    let tarfile = d.dir.path().join("busybox.tar");
+    std::fs::write(&tarfile, &bytes).unwrap();
+    let docker = |args: &[&str]| {
+        std::process::Command::new(support::daemon::DOCKER_20)
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", dk.socket().display()))
+            .env("DOCKER_BUILDKIT", "1")
+            .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+            .output()
+            .unwrap()
+    };
+    let o = docker(&[
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        tarfile.to_str().unwrap(),
+        "busybox:latest",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let ctx = d.dir.path().join("ctx");
+    write(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nARG N=2\nENV A=1 B=\"two words\"\nLABEL l=$A other=\"x y\"\n\
+                 EXPOSE 80 53/udp\nWORKDIR /app\nVOLUME /data\nSTOPSIGNAL SIGINT\n\
+                 SHELL [\"/bin/sh\", \"-c\"]\nRUN echo $N > /app/n\nUSER 1000\nCOPY f /f\n\
+                 ENTRYPOINT [\"/bin/e\"]\nHEALTHCHECK --interval=30s --retries=2 CMD check\n\
+                 ONBUILD RUN later\nCMD [\"x\"]\n",
+            ),
+            ("f", "x\n"),
+        ],
+    );
+    let o = docker(&[
+        "build",
+        "--network",
+        "none",
+        "-t",
+        "cmp",
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "docker build: {}", text(&o.stderr));
+    let (_, _) = build(&d, &ctx, &["-t", "cmp"]);
+    let theirs: Value =
+        serde_json::from_slice(&docker(&["image", "inspect", "cmp"]).stdout).unwrap();
+    let ours = inspect(&d, "cmp");
+    // dockerd shows every field of its Config struct, set or not.
+    let norm = |v: &Value| match v {
+        Value::Null | Value::Bool(false) => Value::Null,
+        Value::String(s) if s.is_empty() => Value::Null,
+        Value::Array(a) if a.is_empty() => Value::Null,
+        Value::Object(o) if o.is_empty() => Value::Null,
+        other => other.clone(),
+    };
+    for key in [
+        "User",
+        "ExposedPorts",
+        "Env",
+        "Cmd",
+        "Entrypoint",
+        "Volumes",
+        "WorkingDir",
+        "Labels",
+        "StopSignal",
+        "Healthcheck",
+        "OnBuild",
+        "Shell",
+        "ArgsEscaped",
+    ] {
+        assert_eq!(
+            norm(&ours["Config"][key]),
+            norm(&theirs[0]["Config"][key]),
+            "{key}: {} vs {}",
+            ours["Config"],
+            theirs[0]["Config"]
+        );
+    }
+    let history =
+        |out: Vec<u8>| -> Vec<String> { text(&out).lines().map(str::to_string).collect() };
+    let fmt = [
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}|{{.Comment}}",
+        "cmp",
+    ];
+    let theirs = history(docker(&fmt).stdout);
+    let ours = history(d.output(&fmt).stdout);
+    // The base image's own entry says who imported it: skip it.
+    assert_eq!(ours[..ours.len() - 1], theirs[..theirs.len() - 1]);
+    assert_eq!(
+        inspect(&d, "cmp")["RootFS"]["Layers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4,
+        "base, WORKDIR, RUN and COPY each make a layer"
+    );
+}
