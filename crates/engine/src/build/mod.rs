@@ -5,6 +5,7 @@
 //! ` ---> Using cache`, ` ---> 3f1a...`), so `docker build` prints what it
 //! prints against dockerd.
 
+mod progress;
 mod worker;
 
 use std::io::{BufRead, BufReader, Read};
@@ -180,25 +181,13 @@ impl Engine {
                 };
                 builder::build(worker, req, memo, &send)
             });
+            let mut progress = progress::Progress::new();
             for e in rx {
-                if quiet {
-                    continue;
-                }
-                match e {
-                    Event::Step {
-                        number,
-                        total,
-                        text,
-                        ..
-                    } => out(stream(format!("Step {number}/{total} : {text}\n"))),
-                    Event::Cached { .. } => out(stream(" ---> Using cache\n")),
-                    Event::Output { bytes, .. } => {
-                        out(stream(String::from_utf8_lossy(&bytes).into_owned()));
-                    }
-                    Event::Done { key, .. } => out(stream(format!(" ---> {}\n", short(&key)))),
-                    Event::Warning(w) => out(stream(format!("[WARNING]: {w}\n"))),
+                if !quiet {
+                    progress.push(e, out);
                 }
             }
+            progress.finish(out);
             h.join()
                 .unwrap_or_else(|_| Err(BuildError::new("the builder failed unexpectedly")))
         })?;
