@@ -122,24 +122,30 @@ USER 1000
 CMD ["cat", "/app/bundle"]
 EOF
 
-clear_caches() {
-  $H rmi -f app-h >/dev/null 2>&1 || true
-  $H builder prune -f >/dev/null 2>&1 || true
-  $D rmi -f app-d >/dev/null 2>&1 || true
-  $D builder prune -af >/dev/null 2>&1 || true
-  $P rmi -f app-p >/dev/null 2>&1 || true
-  $P rmi -a -f >/dev/null 2>&1 || true
-  $P import -q -c 'CMD ["sh"]' "$RAM/busy.tar" busyimg:latest >/dev/null
-}
 HB="$H build -q -t app-h $C"
 DB="$D build -q --network none -t app-d $C"
 PB="$P build -q --layers --network none -t app-p $C"
+# What runs before each measured first build: the engine's image and
+# build cache go.
+cat > "$WORK/fresh-hafen.sh" <<EOS
+$H rmi -f app-h; $H builder prune -f
+EOS
+cat > "$WORK/fresh-docker.sh" <<EOS
+$D rmi -f app-d; $D builder prune -af
+EOS
+cat > "$WORK/fresh-podman.sh" <<EOS
+$P rmi -a -f; $P import -q -c 'CMD ["sh"]' "$RAM/busy.tar" busyimg:latest
+EOS
+# One source file changes (its content; before each measured rebuild).
+cat > "$WORK/change-src.sh" <<EOS
+echo "// \$(date +%s%N)" >> "$C/src/pkg07/f042.go"
+EOS
 
 echo "=== 1. first build (empty cache)"
 hyperfine -N --runs "$RUNS" --export-json "$OUT/build-first.json" \
-  --prepare "sh -c '$(echo "$H rmi -f app-h; $H builder prune -f")' >/dev/null 2>&1 || true" -n "hafen" "$HB" \
-  --prepare "sh -c '$(echo "$D rmi -f app-d; $D builder prune -af")' >/dev/null 2>&1 || true" -n "docker" "$DB" \
-  --prepare "sh -c '$(echo "$P rmi -f app-p; $P rm -af")' >/dev/null 2>&1; sh -c '$P images -q --filter dangling=true | xargs -r $P rmi -f' >/dev/null 2>&1 || true" -n "podman" "$PB" \
+  --prepare "sh $WORK/fresh-hafen.sh" -n "hafen" "$HB" \
+  --prepare "sh $WORK/fresh-docker.sh" -n "docker" "$DB" \
+  --prepare "sh $WORK/fresh-podman.sh" -n "podman" "$PB" \
   2>&1 | tee "$OUT/build-first.txt"
 
 echo "=== 2. rebuild, no change"
@@ -148,13 +154,10 @@ hyperfine -N --warmup 2 --runs "$((RUNS * 3))" --export-json "$OUT/build-nochang
   -n "hafen" "$HB" -n "docker" "$DB" -n "podman" "$PB" 2>&1 | tee "$OUT/build-nochange.txt"
 
 echo "=== 3. rebuild after changing one source file"
-N=0
-change() { N=$((N + 1)); echo "// change $N $RANDOM" >> "$C/src/pkg07/f042.go"; }
-export -f change 2>/dev/null || true
 hyperfine -N --runs "$RUNS" --export-json "$OUT/build-onechange.json" \
-  --prepare "sh -c 'echo // \$\$ \$(date +%s%N) >> $C/src/pkg07/f042.go'" -n "hafen" "$HB" \
-  --prepare "sh -c 'echo // \$\$ \$(date +%s%N) >> $C/src/pkg07/f042.go'" -n "docker" "$DB" \
-  --prepare "sh -c 'echo // \$\$ \$(date +%s%N) >> $C/src/pkg07/f042.go'" -n "podman" "$PB" \
+  --prepare "sh $WORK/change-src.sh" -n "hafen" "$HB" \
+  --prepare "sh $WORK/change-src.sh" -n "docker" "$DB" \
+  --prepare "sh $WORK/change-src.sh" -n "podman" "$PB" \
   2>&1 | tee "$OUT/build-onechange.txt"
 
 echo "=== results in $OUT/build-*.txt"

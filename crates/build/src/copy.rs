@@ -411,6 +411,13 @@ pub struct HashMemo {
 type Stamped = (u64, i64, i64, u64, String);
 
 impl HashMemo {
+    /// Forgets every digest.
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.map.lock() {
+            map.clear();
+        }
+    }
+
     /// The sha256 of the file at `path`.
     pub fn file_digest(&self, path: &Path, meta: &Metadata) -> Result<String> {
         let stamp = (meta.size(), meta.mtime(), meta.mtime_nsec(), meta.ino());

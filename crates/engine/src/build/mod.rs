@@ -245,6 +245,7 @@ impl BuildBackend for Engine {
 
     fn build_prune(&self, _all: bool) -> Result<(u64, Vec<String>), ApiError> {
         let dir = self.build_dir();
+        self.build_memo.clear();
         let (mut ids, mut freed) = self
             .images()
             .drop_build_cache()
