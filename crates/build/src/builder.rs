@@ -1188,7 +1188,7 @@ impl Build<'_> {
             .as_deref()
             .map(|f| self.expand(state, f, line))
             .transpose()?;
-        let mut opts = copy::Options {
+        let opts = copy::Options {
             owner: None,
             mode: chmod,
             parents: c.parents,
@@ -1251,24 +1251,13 @@ impl Build<'_> {
         let _keep = &heredoc_dir;
         let worker = self.worker;
         let memo = self.memo;
-        // The destination's kind and --chown's IDs depend on the image
-        // being built: read them from its files.
-        let mut dest_kind = DestKind::Missing;
-        let mut owner = None;
-        let parent = state.layers.clone();
-        self.worker.with_rootfs(&parent, &mut |root| {
-            dest_kind = kind_in(root, &dest);
-            if let Some(o) = &chown {
-                owner = Some(resolve_owner(root, o)?);
-            }
-            Ok(())
-        })?;
-        opts.owner = owner;
-        let plan_and_key = |root: &Path,
-                            rootfs: bool,
-                            dest_kind: DestKind,
-                            owner: Option<(u32, u32)>|
-         -> Result<(Vec<copy::Item>, String)> {
+        // The files to copy and where they go, from a tree (the context or
+        // a root filesystem) into the image as it is (`dest_kind`).
+        let plan = |root: &Path,
+                    rootfs: bool,
+                    dest_kind: DestKind,
+                    owner: Option<(u32, u32)>|
+         -> Result<(Vec<copy::Item>, copy::Options)> {
             let tree = Tree {
                 root,
                 ignore: if rootfs {
@@ -1299,37 +1288,65 @@ impl Build<'_> {
                     },
                 });
             }
-            let d = copy::digest(&items, &o, rootfs, memo)
-                .map_err(|e| BuildError::new(e.to_string()))?;
-            Ok((items, d))
+            Ok((items, o))
         };
-        let _ = add;
-        let mut work = |root: &Path, rootfs: bool| -> Result<()> {
-            let (items, digest) = plan_and_key(root, rootfs, dest_kind, owner)?;
-            let key_text = format!("copy\0{created_by}\0{dest}\0{digest}");
-            let opts = opts.clone();
-            self.cached_or(state, &key_text, number, true, &mut |state| {
+        // The key needs no look at the image: where the files land and
+        // whose they are follow from the parent step, which the key
+        // already holds. Context files count by content; a stage's or
+        // image's files by its layers, which name their content.
+        let key_text = match &from_layers {
+            None => {
+                let (items, o) = plan(&self.req.context, false, DestKind::Dir, None)?;
+                let digest = copy::digest(&items, &o, false, memo)
+                    .map_err(|e| BuildError::new(e.to_string()))?;
+                format!("copy\0{created_by}\0{dest}\0{chown:?}\0{digest}")
+            }
+            Some(layers) => {
+                let heredocs: Vec<String> = c
+                    .heredocs
+                    .iter()
+                    .map(|h| format!("{}={}", h.name, h.content))
+                    .collect();
+                format!(
+                    "copy-from\0{created_by}\0{dest}\0{chown:?}\0{}\0{}",
+                    layers.join(","),
+                    heredocs.join("\0")
+                )
+            }
+        };
+        self.cached_or(state, &key_text, number, true, &mut |state| {
+            // The destination's kind and --chown's IDs: from the image's
+            // files.
+            let mut dest_kind = DestKind::Missing;
+            let mut owner = None;
+            worker.with_rootfs(&state.layers, &mut |root| {
+                dest_kind = kind_in(root, &dest);
+                if let Some(o) = &chown {
+                    owner = Some(resolve_owner(root, o)?);
+                }
+                Ok(())
+            })?;
+            let mut run = |root: &Path, rootfs: bool| -> Result<()> {
+                let (items, o) = plan(root, rootfs, dest_kind, owner)?;
                 let mut make_dirs = Vec::new();
                 if dest_kind == DestKind::Missing && (dest.ends_with('/') || items.len() > 1) {
                     make_dirs.push(copy::clean(&dest));
                 }
-                let new = worker.change(&state.layers, &mut |target| {
+                state.layers = worker.change(&state.layers, &mut |target| {
                     let mut buf = Vec::new();
-                    copy::write_tar(&items, &make_dirs, &opts, rootfs, &mut buf)
+                    copy::write_tar(&items, &make_dirs, &o, rootfs, &mut buf)
                         .map_err(|e| BuildError::new(e.to_string()))?;
-                    let _ = target.kind("/");
                     target
                         .extract(&mut std::io::Cursor::new(buf))
                         .map_err(BuildError::new)
                 })?;
-                state.layers = new;
                 Ok(())
-            })
-        };
-        match from_layers {
-            None => work(&self.req.context, false)?,
-            Some(layers) => worker.with_rootfs(&layers, &mut |root| work(root, true))?,
-        }
+            };
+            match &from_layers {
+                None => run(&self.req.context, false),
+                Some(layers) => worker.with_rootfs(layers, &mut |root| run(root, true)),
+            }
+        })?;
         Ok(created_by)
     }
 

@@ -40,6 +40,11 @@ impl ImageStore {
         {
             return Err(ImageError::NotFound(format!("the snapshot of layers {c}")));
         }
+        // Made before (an unchanged rebuild): nothing to write.
+        let id = Digest::sha256(&crate::manifest::to_bytes(&config));
+        if self.db.read(|tx| tx.image(&id))?.is_some() {
+            return Ok(id);
+        }
         let layers = self.layer_descriptors(diff_ids)?;
         let lease = self.lease("assemble")?;
         self.write_image(&lease, &config, &layers, None, chain, None, None)
