@@ -287,12 +287,13 @@ fn pairs(node: &Node) -> Result<Vec<(String, String)>, InstructionError> {
             ),
         ));
     }
-    if node.values.len() % 2 != 0 {
+    if node.values.len() % 3 != 0 {
         return Err(err(node, "Syntax error - can't find = in the arguments"));
     }
+    // Key, value, separator.
     Ok(node
         .values
-        .chunks(2)
+        .chunks(3)
         .map(|c| (c[0].clone(), c[1].clone()))
         .collect())
 }

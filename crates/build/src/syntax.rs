@@ -99,13 +99,19 @@ fn fail<T>(line: usize, message: impl Into<String>) -> Result<T, ParseError> {
 
 /// A directive line: `# name = value`.
 fn directive(line: &str) -> Option<(String, String)> {
-    let rest = line.strip_prefix('#')?.trim();
+    let rest = line.trim_start().strip_prefix('#')?.trim();
     let (name, value) = rest.split_once('=')?;
     let name = name.trim();
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+    let mut chars = name.chars();
+    if !chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        || !chars.all(|c| c.is_ascii_alphanumeric())
+    {
         return None;
     }
     let value = value.trim();
+    if value.is_empty() {
+        return None;
+    }
     Some((name.to_lowercase(), value.to_string()))
 }
 
@@ -118,88 +124,187 @@ fn is_comment(line: &str) -> bool {
 fn trim_continuation(line: &str, escape: char) -> (String, bool) {
     let t = line.trim_end_matches([' ', '\t']);
     match t.strip_suffix(escape) {
-        Some(rest) => (rest.to_string(), false),
-        None => (line.to_string(), true),
+        // An escaped escape character is no continuation.
+        Some(rest) if !rest.ends_with(escape) => (rest.to_string(), false),
+        _ => (line.to_string(), true),
     }
 }
 
 /// Splits on whitespace outside quotes, keeping quotes and escapes in the
 /// words (BuildKit's `parseWords`).
 fn words(rest: &str, escape: char) -> Vec<String> {
+    let chars: Vec<char> = rest.chars().collect();
     let mut out = Vec::new();
     let mut cur = String::new();
+    let mut in_word = false;
     let mut quote: Option<char> = None;
-    let mut blank = true;
-    let mut chars = rest.chars().peekable();
-    while let Some(c) = chars.next() {
-        if blank {
+    let mut blank_ok = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let last = i + 1 == chars.len();
+        if !in_word && quote.is_none() {
             if c.is_whitespace() {
+                i += 1;
                 continue;
             }
-            blank = false;
-        }
-        if quote.is_none() && c.is_whitespace() {
-            out.push(std::mem::take(&mut cur));
-            blank = true;
-            continue;
-        }
-        if c == escape && quote != Some('\'') {
-            cur.push(c);
-            if let Some(n) = chars.next() {
-                cur.push(n);
-            }
-            continue;
+            in_word = true;
         }
         match quote {
-            Some(q) if c == q => quote = None,
-            None if c == '"' || c == '\'' => quote = Some(c),
-            _ => {}
+            None => {
+                if c.is_whitespace() {
+                    if blank_ok || !cur.is_empty() {
+                        out.push(std::mem::take(&mut cur));
+                    }
+                    cur.clear();
+                    blank_ok = false;
+                    in_word = false;
+                    i += 1;
+                    continue;
+                }
+                if c == '\'' || c == '"' {
+                    quote = Some(c);
+                    blank_ok = true;
+                }
+                if c == escape {
+                    if last {
+                        i += 1;
+                        continue;
+                    }
+                    cur.push(c);
+                    i += 1;
+                    cur.push(chars[i]);
+                    i += 1;
+                    continue;
+                }
+                cur.push(c);
+            }
+            Some(q) => {
+                if c == q {
+                    quote = None;
+                }
+                if c == escape && q != '\'' {
+                    if last {
+                        quote = None;
+                        i += 1;
+                        continue;
+                    }
+                    cur.push(c);
+                    i += 1;
+                    cur.push(chars[i]);
+                    i += 1;
+                    continue;
+                }
+                cur.push(c);
+            }
         }
-        cur.push(c);
+        i += 1;
     }
-    if !blank {
+    if (in_word || quote.is_some()) && (blank_ok || !cur.is_empty()) {
         out.push(cur);
     }
     out
 }
 
-/// `--flags` at the start of `rest`, and what follows them.
-fn flags(rest: &str) -> (Vec<String>, String) {
-    let mut flags = Vec::new();
-    let mut r = rest.trim_start();
-    while r.starts_with("--") {
-        // A flag ends at unquoted whitespace.
-        let mut end = r.len();
-        let mut quote = None;
-        for (i, c) in r.char_indices() {
-            match quote {
-                Some(q) if c == q => quote = None,
-                Some(_) => {}
-                None if c == '"' || c == '\'' => quote = Some(c),
-                None if c.is_whitespace() => {
-                    end = i;
-                    break;
+/// `--flags` at the start of `rest` (quotes and escapes removed, as
+/// BuildKit's `extractBuilderFlags` does), and what follows them.
+fn flags(rest: &str, escape: char) -> (Vec<String>, String) {
+    let chars: Vec<(usize, char)> = rest.char_indices().collect();
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut blank_ok = false;
+    let mut i = 0;
+    loop {
+        // Between words: the next must start with `--`.
+        while i < chars.len() && chars[i].1.is_whitespace() {
+            i += 1;
+        }
+        if i == chars.len() {
+            return (words, String::new());
+        }
+        let starts_flag = chars[i].1 == '-' && chars.get(i + 1).is_some_and(|c| c.1 == '-');
+        if !starts_flag {
+            return (words, rest[chars[i].0..].to_string());
+        }
+        let mut quote: Option<char> = None;
+        loop {
+            if i == chars.len() {
+                if cur != "--" && (blank_ok || !cur.is_empty()) {
+                    words.push(std::mem::take(&mut cur));
                 }
-                None => {}
+                return (words, String::new());
             }
+            let c = chars[i].1;
+            match quote {
+                None => {
+                    if c.is_whitespace() {
+                        let word = std::mem::take(&mut cur);
+                        if word == "--" {
+                            return (words, rest[chars[i].0..].to_string());
+                        }
+                        if blank_ok || !word.is_empty() {
+                            words.push(word);
+                        }
+                        blank_ok = false;
+                        break;
+                    }
+                    if c == '\'' || c == '"' {
+                        quote = Some(c);
+                        blank_ok = true;
+                        i += 1;
+                        continue;
+                    }
+                    if c == escape {
+                        if i + 1 == chars.len() {
+                            i += 1;
+                            continue;
+                        }
+                        i += 1;
+                    }
+                    cur.push(chars[i].1);
+                }
+                Some(q) => {
+                    if c == q {
+                        quote = None;
+                        i += 1;
+                        continue;
+                    }
+                    if c == escape {
+                        if i + 1 == chars.len() {
+                            quote = None;
+                            i += 1;
+                            continue;
+                        }
+                        i += 1;
+                    }
+                    cur.push(chars[i].1);
+                }
+            }
+            i += 1;
         }
-        let flag = &r[..end];
-        if flag == "--" {
-            r = r[end..].trim_start();
-            break;
-        }
-        flags.push(flag.to_string());
-        r = r[end..].trim_start();
     }
-    (flags, r.to_string())
 }
 
-fn json_array(rest: &str) -> Option<Vec<String>> {
-    let t = rest.trim();
+/// JSON errors that are parse errors: a JSON array of something else
+/// than strings.
+const NOT_STRINGS: &str = "when using JSON array syntax, arrays must be comprised of strings only";
+
+/// `Ok(Some)`: a JSON array of strings; `Ok(None)`: no JSON array.
+fn json_strings(rest: &str) -> Result<Option<Vec<String>>, &'static str> {
+    let t = rest.trim_start();
     if !t.starts_with('[') {
-        return None;
+        return Ok(None);
     }
-    serde_json::from_str::<Vec<String>>(t).ok()
+    let Ok(v) = serde_json::from_str::<Vec<serde_json::Value>>(t) else {
+        return Ok(None);
+    };
+    v.into_iter()
+        .map(|x| match x {
+            serde_json::Value::String(s) => Ok(s),
+            _ => Err(NOT_STRINGS),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 fn split_ws(rest: &str) -> Vec<String> {
@@ -212,12 +317,17 @@ fn split_ws(rest: &str) -> Vec<String> {
 /// The node of one logical line.
 fn node(line: &str, escape: char, at: usize) -> Result<Node, ParseError> {
     let trimmed = line.trim();
-    let (cmd, rest) = match trimmed.find(char::is_whitespace) {
-        Some(i) => (&trimmed[..i], trimmed[i..].trim_start()),
+    let (cmd, rest) = match trimmed.find([' ', '\t', '\u{b}', '\u{c}', '\r']) {
+        Some(i) => (&trimmed[..i], &trimmed[i..]),
         None => (trimmed, ""),
     };
     let keyword = cmd.to_lowercase();
-    let (flags, rest) = flags(rest);
+    let (flags, rest) = if rest.is_empty() {
+        (Vec::new(), String::new())
+    } else {
+        flags(rest, escape)
+    };
+    let rest = rest.trim();
     let mut n = Node {
         keyword: keyword.clone(),
         flags,
@@ -229,24 +339,27 @@ fn node(line: &str, escape: char, at: usize) -> Result<Node, ParseError> {
         end_line: at,
         original: line.to_string(),
     };
-    let rest = rest.as_str();
+    let json = |rest: &str| {
+        json_strings(rest).map_err(|m| ParseError {
+            line: at,
+            message: m.to_string(),
+        })
+    };
     match keyword.as_str() {
         "from" | "expose" => n.values = split_ws(rest),
         "maintainer" | "stopsignal" | "user" | "workdir" if !rest.is_empty() => {
             n.values = vec![rest.to_string()];
         }
-        "run" | "cmd" | "entrypoint" | "shell" => match json_array(rest) {
+        "maintainer" | "stopsignal" | "user" | "workdir" => {}
+        "run" | "cmd" | "entrypoint" | "shell" if !rest.is_empty() => match json(rest)? {
             Some(v) => {
                 n.values = v;
                 n.json = true;
             }
-            None => {
-                if !rest.is_empty() {
-                    n.values = vec![rest.to_string()];
-                }
-            }
+            None => n.values = vec![rest.to_string()],
         },
-        "add" | "copy" | "volume" => match json_array(rest) {
+        "run" | "cmd" | "entrypoint" | "shell" => {}
+        "add" | "copy" | "volume" => match json(rest)? {
             Some(v) => {
                 n.values = v;
                 n.json = true;
@@ -256,40 +369,36 @@ fn node(line: &str, escape: char, at: usize) -> Result<Node, ParseError> {
         "env" | "label" => n.values = name_values(rest, &keyword, escape, at)?,
         "arg" => n.values = words(rest, escape),
         "healthcheck" => {
-            let rest = rest.trim();
-            let (typ, cmd) = match rest.find(char::is_whitespace) {
-                Some(i) => (&rest[..i], rest[i..].trim_start()),
-                None => (rest, ""),
-            };
-            if !typ.is_empty() {
+            let sep = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            if sep > 0 {
+                let typ = &rest[..sep];
+                let cmd = rest[sep..].trim_start();
                 n.values.push(typ.to_string());
-            }
-            if typ.eq_ignore_ascii_case("cmd") {
-                match json_array(cmd) {
-                    Some(v) => {
-                        n.values.extend(v);
-                        n.json = true;
-                    }
-                    None => {
-                        if !cmd.is_empty() {
-                            n.values.push(cmd.to_string());
+                if !cmd.is_empty() {
+                    match json(cmd)? {
+                        Some(v) => {
+                            n.values.extend(v);
+                            n.json = true;
                         }
+                        None => n.values.push(cmd.to_string()),
                     }
                 }
-            } else if !cmd.is_empty() {
-                n.values.push(cmd.to_string());
             }
         }
-        "onbuild" if !rest.trim().is_empty() => {
+        "onbuild" if !rest.is_empty() => {
             n.sub = Some(Box::new(node(rest, escape, at)?));
         }
-        // Unknown instructions parse; they fail when typed.
-        _ => {}
+        "onbuild" => {}
+        // Unknown instructions parse (with one empty argument, as
+        // BuildKit's parser keeps them); they fail when typed.
+        _ => n.values = vec![String::new()],
     }
     Ok(n)
 }
 
-/// ENV and LABEL arguments: `k=v k2="v 2"` or the old `k value`.
+/// ENV and LABEL arguments: `k=v k2="v 2"` or the old `k value`, as
+/// BuildKit keeps them: key, value, separator (`=`, or empty for the old
+/// form), for each pair.
 fn name_values(
     rest: &str,
     keyword: &str,
@@ -303,17 +412,15 @@ fn name_values(
     if !ws[0].contains('=') {
         // The old form: one key, the rest is its value.
         let trimmed = rest.trim();
-        let (key, value) = match trimmed.find(char::is_whitespace) {
-            Some(i) => (&trimmed[..i], trimmed[i..].trim()),
-            None => (trimmed, ""),
-        };
-        if value.is_empty() {
+        let Some(i) = trimmed.find([' ', '\t', '\u{b}', '\u{c}', '\r']) else {
             return fail(
                 at,
                 format!("{} must have two arguments", keyword.to_uppercase()),
             );
-        }
-        return Ok(vec![key.to_string(), value.to_string()]);
+        };
+        let key = &trimmed[..i];
+        let value = trimmed[i..].trim_start_matches([' ', '\t', '\u{b}', '\u{c}', '\r']);
+        return Ok(vec![key.to_string(), value.to_string(), String::new()]);
     }
     let mut out = Vec::new();
     for w in ws {
@@ -323,14 +430,9 @@ fn name_values(
                 format!("Syntax error - can't find = in {w:?}. Must be of the form: name=value"),
             );
         };
-        if k.is_empty() {
-            return fail(
-                at,
-                format!("{} names can not be blank", keyword.to_uppercase()),
-            );
-        }
         out.push(k.to_string());
         out.push(v.to_string());
+        out.push("=".to_string());
     }
     Ok(out)
 }
@@ -482,6 +584,9 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
         }
         nodes.push(n);
     }
+    if nodes.is_empty() {
+        return fail(lines.len().max(1), "file with no instructions");
+    }
     Ok(Dockerfile {
         directives: d,
         nodes,
@@ -499,6 +604,10 @@ fn go_quote(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{b}' => out.push_str("\\v"),
+            '\u{c}' => out.push_str("\\f"),
             c if c.is_control() => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             }
@@ -566,10 +675,22 @@ mod tests {
         assert_eq!(one("COPY a b /c/").values, ["a", "b", "/c/"]);
         assert_eq!(
             one("ENV A=1 B=\"x y\" C=z\\ w").values,
-            ["A", "1", "B", "\"x y\"", "C", "z\\ w"]
+            ["A", "1", "=", "B", "\"x y\"", "=", "C", "z\\ w", "="]
         );
-        assert_eq!(one("ENV A the rest  ").values, ["A", "the rest"]);
-        assert_eq!(one("LABEL \"a b\"=c").values, ["\"a b\"", "c"]);
+        assert_eq!(one("ENV A the rest  ").values, ["A", "the rest", ""]);
+        assert_eq!(one("LABEL \"a b\"=c").values, ["\"a b\"", "c", "="]);
+        // Flags lose their quotes; unknown instructions keep one empty
+        // argument; JSON of other things than strings is an error.
+        assert_eq!(
+            one("RUN --mount=\"type=cache,target=/a b\" x").flags,
+            ["--mount=type=cache,target=/a b"]
+        );
+        assert_eq!(one("NOPE a b").values, [""]);
+        assert_eq!(parse("CMD [\"a\", 1]").expect_err("json").line, 1);
+        assert_eq!(
+            parse("# only\n\n").expect_err("empty").message,
+            "file with no instructions"
+        );
         assert_eq!(one("ARG A=1 B").values, ["A=1", "B"]);
         let h = one("HEALTHCHECK --interval=5s CMD curl -f x");
         assert_eq!(h.flags, ["--interval=5s"]);
