@@ -113,16 +113,21 @@ impl ImageStore {
         ))
     }
 
-    /// Deletes an image nobody names (a build step's), collecting what
-    /// only it held.
+    /// Deletes an image nobody names (a build step's). What only it held
+    /// (its config and manifest; its layers are the build cache's) goes at
+    /// the next collection: a build makes and deletes many of them.
     pub fn delete_untagged(&self, id: &Digest) -> Result<()> {
-        let _guard = self.gc_lock.write().unwrap_or_else(|p| p.into_inner());
-        let named = self
-            .db
-            .read(|tx| Ok::<_, ImageError>(!tx.tags_of(id)?.is_empty()))?;
-        if named {
-            return Ok(());
-        }
-        self.delete_image_locked(id, false).map(|_| ())
+        let _guard = self.gc_lock.read().unwrap_or_else(|p| p.into_inner());
+        self.db.write(|tx| {
+            if tx.tags_of(id)?.is_empty() {
+                tx.delete_image(id)?;
+            }
+            Ok::<_, ImageError>(())
+        })?;
+        self.configs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        Ok(())
     }
 }
