@@ -1280,6 +1280,7 @@ impl Build<'_> {
                     dest.ends_with('/') || dest_kind == DestKind::Dir || c.heredocs.len() > 1;
                 items.push(copy::Item {
                     unpack: false,
+                    meta: None,
                     host: p.clone(),
                     dest: if into_dir {
                         copy::clean(&format!("{dest}/{}", h.name))

@@ -78,6 +78,8 @@ pub struct Item {
     pub dest: String,
     /// `ADD` of a local archive: its content is unpacked into `dest`.
     pub unpack: bool,
+    /// Its metadata, when the walk that found it had it.
+    pub meta: Option<Metadata>,
 }
 
 /// The options of a copy.
@@ -241,19 +243,23 @@ impl Tree<'_> {
         base: &str,
         dir: &str,
         exclude: &Option<Patterns>,
-        out: &mut Vec<String>,
+        out: &mut Vec<(String, Metadata)>,
     ) -> Result<()> {
         let host = self.root.join(dir);
         let entries = std::fs::read_dir(&host).map_err(io_err(format!("cannot read {dir}")))?;
-        let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        for name in names {
+        // One stat per entry, relative to the open directory.
+        let mut found: Vec<(String, Metadata)> = Vec::new();
+        for e in entries {
+            let e = e.map_err(io_err(format!("cannot read {dir}")))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let meta = e
+                .metadata()
+                .map_err(io_err(format!("cannot stat {}", join_rel(dir, &name))))?;
+            found.push((name, meta));
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, meta) in found {
             let rel = join_rel(dir, &name);
-            let meta = std::fs::symlink_metadata(self.root.join(&rel))
-                .map_err(io_err(format!("cannot stat {rel}")))?;
             let ignored = self.excluded(&rel);
             // --exclude patterns are relative to the source directory.
             let below = rel
@@ -267,11 +273,11 @@ impl Tree<'_> {
                     continue;
                 }
                 if !ignored && !excluded {
-                    out.push(rel.clone());
+                    out.push((rel.clone(), meta));
                 }
                 self.walk(base, &rel, exclude, out)?;
             } else if !ignored && !excluded {
-                out.push(rel);
+                out.push((rel, meta));
             }
         }
         Ok(())
@@ -349,16 +355,18 @@ pub fn plan(
                 host: host.clone(),
                 dest: target.clone(),
                 unpack: false,
+                meta: Some(meta.clone()),
             });
             let mut below = Vec::new();
             tree.walk(rel, rel, &exclude, &mut below)?;
-            for b in below {
+            for (b, m) in below {
                 let suffix = b.strip_prefix(rel.as_str()).unwrap_or(&b);
                 let suffix = suffix.trim_start_matches('/');
                 items.push(Item {
                     host: tree.root.join(&b),
                     dest: join_abs(&target, suffix),
                     unpack: false,
+                    meta: Some(m),
                 });
             }
         } else {
@@ -374,6 +382,7 @@ pub fn plan(
                     host,
                     dest: dest_clean.clone(),
                     unpack: true,
+                    meta: Some(meta),
                 });
                 continue;
             }
@@ -381,6 +390,7 @@ pub fn plan(
                 host,
                 dest: target,
                 unpack: false,
+                meta: Some(meta),
             });
         }
     }
@@ -455,8 +465,11 @@ impl HashMemo {
 pub fn digest(items: &[Item], opts: &Options, keep_owner: bool, memo: &HashMemo) -> Result<String> {
     let mut h = Sha256::new();
     for item in items {
-        let meta = std::fs::symlink_metadata(&item.host)
-            .map_err(io_err(format!("cannot stat {}", item.host.display())))?;
+        let meta = match &item.meta {
+            Some(m) => m.clone(),
+            None => std::fs::symlink_metadata(&item.host)
+                .map_err(io_err(format!("cannot stat {}", item.host.display())))?,
+        };
         let (uid, gid) = owner_of(&meta, opts, keep_owner);
         let mode = mode_of(&meta, opts);
         h.update(item.dest.as_bytes());
@@ -804,7 +817,10 @@ mod tests {
         };
         let memo = HashMemo::default();
         let o = Options::default();
-        let items = plan(&tree, &["a".into()], "/a", DestKind::Missing, &o, "COPY").expect("plan");
+        // Each build plans afresh, with the files' metadata as it is.
+        let planned =
+            || plan(&tree, &["a".into()], "/a", DestKind::Missing, &o, "COPY").expect("plan");
+        let items = planned();
         let d1 = digest(&items, &o, false, &memo).expect("digest");
         let f = File::options()
             .write(true)
@@ -812,8 +828,9 @@ mod tests {
             .expect("open");
         f.set_modified(std::time::SystemTime::UNIX_EPOCH)
             .expect("touch");
-        assert_eq!(digest(&items, &o, false, &memo).expect("digest"), d1);
+        assert_eq!(digest(&planned(), &o, false, &memo).expect("digest"), d1);
         std::fs::write(t.path().join("a"), "2").expect("write");
+        let items = planned();
         assert_ne!(digest(&items, &o, false, &memo).expect("digest"), d1);
         let chowned = Options {
             owner: Some((1, 1)),
