@@ -47,6 +47,9 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> CopyError {
     move |source| CopyError::Io { what, source }
 }
 
+/// Paths found by a walk, with their metadata.
+type Walked = Vec<(String, Metadata)>;
+
 /// Where sources are read from.
 #[derive(Debug, Clone, Copy)]
 pub struct Tree<'a> {
@@ -243,7 +246,7 @@ impl Tree<'_> {
         base: &str,
         dir: &str,
         exclude: &Option<Patterns>,
-        out: &mut Vec<(String, Metadata)>,
+        out: &mut Walked,
     ) -> Result<()> {
         let host = self.root.join(dir);
         let entries = std::fs::read_dir(&host).map_err(io_err(format!("cannot read {dir}")))?;
@@ -258,6 +261,8 @@ impl Tree<'_> {
             found.push((name, meta));
         }
         found.sort_by(|a, b| a.0.cmp(&b.0));
+        // What each entry is: kept or not, and a directory to go into.
+        let mut plan: Vec<(String, Metadata, bool, bool)> = Vec::new();
         for (name, meta) in found {
             let rel = join_rel(dir, &name);
             let ignored = self.excluded(&rel);
@@ -266,18 +271,54 @@ impl Tree<'_> {
                 .strip_prefix(base)
                 .map_or(rel.as_str(), |r| r.trim_start_matches('/'));
             let excluded = exclude.as_ref().is_some_and(|p| p.excluded(below));
+            let keep = !ignored && !excluded;
             if meta.is_dir() {
                 if (ignored && !self.ignore.is_some_and(|p| p.may_include_below(&rel)))
                     || (excluded && !exclude.as_ref().is_some_and(|p| p.may_include_below(below)))
                 {
                     continue;
                 }
-                if !ignored && !excluded {
-                    out.push((rel.clone(), meta));
+                plan.push((rel, meta, keep, true));
+            } else if keep {
+                plan.push((rel, meta, true, false));
+            }
+        }
+        // Below the top, or with few directories: one thread.
+        let dirs: Vec<&str> = plan.iter().filter(|e| e.3).map(|e| e.0.as_str()).collect();
+        let mut below: HashMap<String, Walked> = HashMap::new();
+        if dir == base && dirs.len() >= 8 {
+            // The top of a large tree: its directories in two threads (the
+            // stat calls are most of an unchanged rebuild).
+            let (a, b) = dirs.split_at(dirs.len() / 2);
+            let walk_all = |list: &[&str]| -> Result<Vec<(String, Walked)>> {
+                let mut done = Vec::new();
+                for d in list {
+                    let mut sub = Vec::new();
+                    self.walk(base, d, exclude, &mut sub)?;
+                    done.push((d.to_string(), sub));
                 }
-                self.walk(base, &rel, exclude, out)?;
-            } else if !ignored && !excluded {
-                out.push((rel, meta));
+                Ok(done)
+            };
+            let (ra, rb) = std::thread::scope(|s| {
+                let h = s.spawn(|| walk_all(b));
+                let ra = walk_all(a);
+                let rb = h
+                    .join()
+                    .unwrap_or_else(|_| Err(CopyError::Invalid("the context walk failed".into())));
+                (ra, rb)
+            });
+            below.extend(ra?);
+            below.extend(rb?);
+        }
+        for (rel, meta, keep, is_dir) in plan {
+            if keep {
+                out.push((rel.clone(), meta));
+            }
+            if is_dir {
+                match below.remove(&rel) {
+                    Some(sub) => out.extend(sub),
+                    None => self.walk(base, &rel, exclude, out)?,
+                }
             }
         }
         Ok(())
@@ -403,10 +444,24 @@ fn parent_of(rel: &str) -> &str {
 
 fn join_abs(base: &str, rel: &str) -> String {
     if rel.is_empty() {
-        clean(base)
-    } else {
-        clean(&format!("{base}/{rel}"))
+        return clean(base);
     }
+    // The common case, a clean base and plain names: no cleaning needed.
+    let plain = |p: &str| {
+        !p.is_empty()
+            && !p.ends_with('/')
+            && p.split('/')
+                .skip(1)
+                .all(|c| !c.is_empty() && c != "." && c != "..")
+    };
+    if base.starts_with('/') && (base == "/" || plain(base)) && plain(&format!("/{rel}")) {
+        let mut out = String::with_capacity(base.len() + rel.len() + 1);
+        out.push_str(base.trim_end_matches('/'));
+        out.push('/');
+        out.push_str(rel);
+        return out;
+    }
+    clean(&format!("{base}/{rel}"))
 }
 
 /// A memo of file content digests, by path, size, mtime and inode: a file
@@ -474,8 +529,9 @@ pub fn digest(items: &[Item], opts: &Options, keep_owner: bool, memo: &HashMemo)
         let mode = mode_of(&meta, opts);
         h.update(item.dest.as_bytes());
         h.update([0]);
-        h.update(format!("{mode:o} {uid} {gid}").as_bytes());
-        h.update([0]);
+        h.update(mode.to_le_bytes());
+        h.update(uid.to_le_bytes());
+        h.update(gid.to_le_bytes());
         if meta.file_type().is_symlink() {
             let t = std::fs::read_link(&item.host).map_err(io_err("cannot read a link"))?;
             h.update(b"L");
@@ -858,6 +914,43 @@ mod tests {
         )
         .expect("plan");
         assert_eq!(items[0].host, t.path().join("real/f"));
+    }
+
+    #[test]
+    fn a_large_tree_walks_in_order() {
+        let files: Vec<(String, String)> = (0..12)
+            .flat_map(|d| (0..3).map(move |f| (format!("d{d:02}/f{f}"), format!("{d}{f}"))))
+            .chain([("top".to_string(), "t".to_string())])
+            .collect();
+        let refs: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let t = tree_with(&refs);
+        let tree = Tree {
+            root: t.path(),
+            ignore: None,
+            rootfs: false,
+        };
+        let items = plan(
+            &tree,
+            &[".".into()],
+            "/x/",
+            DestKind::Missing,
+            &Options::default(),
+            "COPY",
+        )
+        .expect("plan");
+        let got: Vec<&str> = items.iter().map(|i| i.dest.as_str()).collect();
+        let mut want = vec!["/x".to_string()];
+        for d in 0..12 {
+            want.push(format!("/x/d{d:02}"));
+            for f in 0..3 {
+                want.push(format!("/x/d{d:02}/f{f}"));
+            }
+        }
+        want.push("/x/top".into());
+        assert_eq!(got, want);
     }
 
     #[test]

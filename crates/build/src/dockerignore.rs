@@ -175,15 +175,18 @@ impl Patterns {
     /// Whether the context path `path` (`a/b`, no leading `./`) is left
     /// out: the last pattern matching it or one of its parents decides.
     pub fn excluded(&self, path: &str) -> bool {
+        if self.list.is_empty() {
+            return false;
+        }
         let path = clean(path);
-        let parts: Vec<&str> = path.split('/').collect();
+        // The path's parents: its prefixes up to each `/`.
+        let ends: Vec<usize> = path.match_indices('/').map(|(i, _)| i).collect();
         let mut excluded = false;
         for p in &self.list {
             if p.exception != excluded {
                 continue;
             }
-            let hit = p.regex.is_match(&path)
-                || (1..parts.len()).any(|n| p.regex.is_match(&parts[..n].join("/")));
+            let hit = p.regex.is_match(&path) || ends.iter().any(|&e| p.regex.is_match(&path[..e]));
             if hit {
                 excluded = !p.exception;
             }

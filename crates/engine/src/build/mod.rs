@@ -215,6 +215,14 @@ impl BuildBackend for Engine {
         match self.run_build(&opts, input, out) {
             Ok(id) => {
                 for t in &opts.tags {
+                    // An unchanged rebuild's tags are already there.
+                    let already = self
+                        .images()
+                        .container_base(t)
+                        .is_ok_and(|b| b.id.to_string() == id);
+                    if already {
+                        continue;
+                    }
                     if let Err(e) = self.images().tag(&id, t) {
                         out(error_message(&BuildError::new(format!(
                             "cannot tag the image as {t}: {e}"
