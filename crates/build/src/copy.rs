@@ -101,29 +101,7 @@ pub struct Options {
 }
 
 /// Go's `path.Clean` of an absolute or relative slash path.
-pub fn clean(path: &str) -> String {
-    let absolute = path.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for p in path.split('/') {
-        match p {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|l| *l != "..") {
-                    parts.pop();
-                } else if !absolute {
-                    parts.push("..");
-                }
-            }
-            other => parts.push(other),
-        }
-    }
-    let joined = parts.join("/");
-    match (absolute, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".into(),
-        (false, false) => joined,
-    }
-}
+pub use hafen_oci::path::clean;
 
 fn has_wildcards(s: &str) -> bool {
     s.contains(['*', '?', '['])
@@ -951,12 +929,5 @@ mod tests {
         }
         want.push("/x/top".into());
         assert_eq!(got, want);
-    }
-
-    #[test]
-    fn clean_is_gos() {
-        assert_eq!(clean("/a/../../b/./c/"), "/b/c");
-        assert_eq!(clean("a/../.."), "..");
-        assert_eq!(clean(""), ".");
     }
 }

@@ -43,28 +43,27 @@ fn clean(p: &str) -> String {
 
 /// The regular expression of a pattern (patternmatcher's translation).
 fn compile(pattern: &str) -> Result<Regex, IgnoreError> {
+    translate(pattern, true)
+}
+
+/// The regular expression of a glob: Go's `filepath.Match` syntax (`*`
+/// and `?` stop at `/`, `[...]` classes with `^`, `\` escapes), and with
+/// `doublestar` patternmatcher's `**` for any number of directories.
+fn translate(pattern: &str, doublestar: bool) -> Result<Regex, IgnoreError> {
     let bad = || IgnoreError::BadPattern(pattern.to_string());
     let chars: Vec<char> = pattern.chars().collect();
     let mut re = String::from("^");
     let mut i = 0;
     while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '*' => {
-                if chars.get(i + 1) == Some(&'*') {
+        match chars[i] {
+            '*' if doublestar && chars.get(i + 1) == Some(&'*') => {
+                i += 1;
+                if chars.get(i + 1) == Some(&'/') {
                     i += 1;
-                    if chars.get(i + 1) == Some(&'/') {
-                        i += 1;
-                    }
-                    if i + 1 >= chars.len() {
-                        re.push_str(".*");
-                    } else {
-                        re.push_str("(.*/)?");
-                    }
-                } else {
-                    re.push_str("[^/]*");
                 }
+                re.push_str(if i + 1 >= chars.len() { ".*" } else { "(.*/)?" });
             }
+            '*' => re.push_str("[^/]*"),
             '?' => re.push_str("[^/]"),
             '\\' => {
                 i += 1;
@@ -72,24 +71,35 @@ fn compile(pattern: &str) -> Result<Regex, IgnoreError> {
                 re.push_str(&regex::escape(&n.to_string()));
             }
             '[' => {
-                let close = chars[i + 1..]
-                    .iter()
-                    .position(|c| *c == ']')
-                    .map(|k| i + 1 + k)
-                    .ok_or_else(bad)?;
-                let mut class: String = chars[i + 1..close].iter().collect();
-                if class.is_empty() {
-                    return Err(bad());
+                let mut j = i + 1;
+                let mut class = String::from("[");
+                if chars.get(j) == Some(&'^') {
+                    class.push('^');
+                    j += 1;
                 }
-                if let Some(rest) = class.strip_prefix('^') {
-                    class = format!("^{}", rest.replace('\\', "\\\\").replace('[', "\\["));
-                } else {
-                    class = class.replace('\\', "\\\\").replace('[', "\\[");
+                let start = j;
+                loop {
+                    let c = *chars.get(j).ok_or_else(bad)?;
+                    if c == ']' && j > start {
+                        break;
+                    }
+                    if c == ']' {
+                        return Err(bad());
+                    }
+                    if c == '\\' {
+                        j += 1;
+                        let n = *chars.get(j).ok_or_else(bad)?;
+                        class.push_str(&regex::escape(&n.to_string()));
+                    } else if c == '[' {
+                        class.push_str("\\[");
+                    } else {
+                        class.push(c);
+                    }
+                    j += 1;
                 }
-                re.push('[');
+                class.push(']');
                 re.push_str(&class);
-                re.push(']');
-                i = close;
+                i = j;
             }
             other => re.push_str(&regex::escape(&other.to_string())),
         }
@@ -208,57 +218,7 @@ impl Patterns {
 /// Go's `filepath.Match`: whether `name` matches `pattern` (`*` and `?`
 /// do not match `/`); a malformed pattern is an error.
 pub fn glob_match(pattern: &str, name: &str) -> Result<bool, IgnoreError> {
-    let chars: Vec<char> = pattern.chars().collect();
-    let mut re = String::from("^");
-    let mut i = 0;
-    let bad = || IgnoreError::BadPattern(pattern.to_string());
-    while i < chars.len() {
-        match chars[i] {
-            '*' => re.push_str("[^/]*"),
-            '?' => re.push_str("[^/]"),
-            '\\' => {
-                i += 1;
-                let n = *chars.get(i).ok_or_else(bad)?;
-                re.push_str(&regex::escape(&n.to_string()));
-            }
-            '[' => {
-                let mut j = i + 1;
-                let mut class = String::from("[");
-                if chars.get(j) == Some(&'^') {
-                    class.push('^');
-                    j += 1;
-                }
-                let start = j;
-                loop {
-                    let c = *chars.get(j).ok_or_else(bad)?;
-                    if c == ']' && j > start {
-                        break;
-                    }
-                    if c == ']' {
-                        return Err(bad());
-                    }
-                    if c == '\\' {
-                        j += 1;
-                        let n = *chars.get(j).ok_or_else(bad)?;
-                        class.push_str(&regex::escape(&n.to_string()));
-                    } else if c == '[' {
-                        class.push_str("\\[");
-                    } else {
-                        class.push(c);
-                    }
-                    j += 1;
-                }
-                class.push(']');
-                re.push_str(&class);
-                i = j;
-            }
-            other => re.push_str(&regex::escape(&other.to_string())),
-        }
-        i += 1;
-    }
-    re.push('$');
-    let r = Regex::new(&re).map_err(|_| bad())?;
-    Ok(r.is_match(name))
+    Ok(translate(pattern, false)?.is_match(name))
 }
 
 #[cfg(test)]

@@ -667,3 +667,57 @@ fn the_image_config_is_the_one_docker_buildkit_writes() {
         "base, WORKDIR, RUN and COPY each make a layer"
     );
 }
+
+#[test]
+fn onbuild_triggers_labels_and_a_dockerfiles_own_ignore_file() {
+    let d = daemon();
+    let base = d.dir.path().join("base");
+    write(
+        &base,
+        &[(
+            "Dockerfile",
+            "FROM busybox\nONBUILD COPY . /ctx/\nONBUILD RUN echo triggered > /trig\n",
+        )],
+    );
+    build(&d, &base, &["-t", "ob-base"]);
+    let child = d.dir.path().join("child");
+    write(
+        &child,
+        &[
+            ("app.Dockerfile", "FROM ob-base\nRUN cat /trig\n"),
+            // The Dockerfile's own ignore file wins over .dockerignore.
+            ("app.Dockerfile.dockerignore", "secret\n"),
+            (".dockerignore", "kept\n"),
+            ("secret", "no\n"),
+            ("kept", "yes\n"),
+        ],
+    );
+    let (progress, _) = build(
+        &d,
+        &child,
+        &[
+            "-f",
+            child.join("app.Dockerfile").to_str().unwrap(),
+            "--label",
+            "team=build",
+            "-t",
+            "ob-child",
+        ],
+    );
+    assert!(progress.contains("triggered"), "{progress}");
+    assert_eq!(
+        run(&d, "ob-child", "ls -A /ctx | sort; cat /trig"),
+        ".dockerignore\napp.Dockerfile\napp.Dockerfile.dockerignore\nkept\ntriggered\n"
+    );
+    let img = inspect(&d, "ob-child");
+    assert_eq!(
+        img["Config"]["Labels"],
+        serde_json::json!({"team": "build"})
+    );
+    // The triggers ran: the child image has none left.
+    assert!(
+        img["Config"]["OnBuild"].is_null() || img["Config"]["OnBuild"] == serde_json::json!([]),
+        "{}",
+        img["Config"]
+    );
+}

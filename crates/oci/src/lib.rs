@@ -11,6 +11,7 @@ pub use oci_spec;
 pub use oci_spec::{image, runtime};
 
 pub mod digest;
+pub mod path;
 pub mod reference;
 pub mod version;
 

@@ -289,16 +289,11 @@ impl Worker for EngineWorker<'_> {
                 "RUN on an empty stage (FROM scratch with no files yet): there is nothing to run",
             ));
         }
-        let image = self.step_image(&spec.parent)?;
-        let made = self.container(&image, spec.args.clone(), Some(spec), host);
-        let out = made.and_then(|id| {
-            let result = self.run_container(&id, output);
-            let out = result.and_then(|()| self.commit(&id));
-            self.remove(&id);
-            out
-        });
-        self.drop_image(&image);
-        self.keep(&out?)
+        let image = self.in_container(&spec.parent, spec.args.clone(), Some(spec), host, |id| {
+            self.run_container(id, output)?;
+            self.commit(id)
+        })?;
+        self.keep(&image)
     }
 
     fn change(
@@ -306,33 +301,12 @@ impl Worker for EngineWorker<'_> {
         parent: &[String],
         f: &mut dyn FnMut(&dyn Target) -> Result<(), BuildError>,
     ) -> Result<Vec<String>, BuildError> {
-        let host = HostConfig {
-            network_mode: "none".into(),
-            ..HostConfig::default()
-        };
-        let image = self.step_image(parent)?;
-        let made = self.container(&image, vec!["/bin/true".into()], None, host);
-        let out = made.and_then(|id| {
-            let changed = self
-                .engine
-                .containers
-                .find(&id)
-                .map_err(fail)
-                .and_then(|ctr| {
-                    let mut inner = Ok(());
-                    let r = self.engine.with_rootfs(&ctr, |root| {
-                        inner = f(&RootTarget { root });
-                        Ok(())
-                    });
-                    r.map_err(|e| fail(e.message))?;
-                    inner
-                });
-            let out = changed.and_then(|()| self.commit(&id));
-            self.remove(&id);
-            out
-        });
-        self.drop_image(&image);
-        self.keep(&out?)
+        let image =
+            self.in_container(parent, vec!["/bin/true".into()], None, no_network(), |id| {
+                self.in_rootfs(id, &mut |root| f(&RootTarget { root }))?;
+                self.commit(id)
+            })?;
+        self.keep(&image)
     }
 
     fn with_rootfs(
@@ -344,31 +318,9 @@ impl Worker for EngineWorker<'_> {
             let empty = tempfile_in(&self.dir)?;
             return f(&empty.0);
         }
-        let host = HostConfig {
-            network_mode: "none".into(),
-            ..HostConfig::default()
-        };
-        let image = self.step_image(layers)?;
-        let made = self.container(&image, vec!["/bin/true".into()], None, host);
-        let out = made.and_then(|id| {
-            let mut inner = Ok(());
-            let r = self
-                .engine
-                .containers
-                .find(&id)
-                .map_err(|e| hafen_api::ApiError::internal(e.to_string()))
-                .and_then(|ctr| {
-                    self.engine.with_rootfs(&ctr, |root| {
-                        inner = f(root);
-                        Ok(())
-                    })
-                });
-            self.remove(&id);
-            r.map_err(|e| fail(e.message))?;
-            inner
-        });
-        self.drop_image(&image);
-        out
+        self.in_container(layers, vec!["/bin/true".into()], None, no_network(), |id| {
+            self.in_rootfs(id, f)
+        })
     }
 
     fn assemble(&self, layers: &[String], config: ImageConfig) -> Result<String, BuildError> {
@@ -385,7 +337,52 @@ impl Worker for EngineWorker<'_> {
     }
 }
 
+/// A host config without network (file work).
+fn no_network() -> HostConfig {
+    HostConfig {
+        network_mode: "none".into(),
+        ..HostConfig::default()
+    }
+}
+
 impl EngineWorker<'_> {
+    /// Runs `f` with a container of the layers `layers` (made from a
+    /// short-lived image), which is removed afterwards, as is the image.
+    fn in_container<T>(
+        &self,
+        layers: &[String],
+        args: Vec<String>,
+        spec: Option<&RunSpec>,
+        host: HostConfig,
+        f: impl FnOnce(&str) -> Result<T, BuildError>,
+    ) -> Result<T, BuildError> {
+        let image = self.step_image(layers)?;
+        let out = self.container(&image, args, spec, host).and_then(|id| {
+            let out = f(&id);
+            self.remove(&id);
+            out
+        });
+        self.drop_image(&image);
+        out
+    }
+
+    /// Runs `f` on the root filesystem of the (not running) container `id`.
+    fn in_rootfs(
+        &self,
+        id: &str,
+        f: &mut dyn FnMut(&Path) -> Result<(), BuildError>,
+    ) -> Result<(), BuildError> {
+        let ctr = self.engine.containers.find(id).map_err(fail)?;
+        let mut inner = Ok(());
+        self.engine
+            .with_rootfs(&ctr, |root| {
+                inner = f(root);
+                Ok(())
+            })
+            .map_err(|e| fail(e.message))?;
+        inner
+    }
+
     /// Attaches to the container, starts it, sends its output to
     /// `output` and waits for it; a non-zero exit is an error with the
     /// code.

@@ -26,6 +26,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use hafen_api::models::ChangeItem;
+use hafen_oci::path::clean as go_clean;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat, Timespec, Timestamps};
 use rustix::io::Errno;
 use serde_json::{Value, json};
@@ -82,34 +83,6 @@ fn errno_err(what: impl Into<String>) -> impl FnOnce(Errno) -> ArchiveError {
 
 // ---------------------------------------------------------------------
 // Paths as Go's `path` package treats them.
-
-/// Go's `path.Clean`.
-fn go_clean(p: &str) -> String {
-    if p.is_empty() {
-        return ".".into();
-    }
-    let rooted = p.starts_with('/');
-    let mut out: Vec<&str> = Vec::new();
-    for part in p.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if out.last().is_some_and(|l| *l != "..") {
-                    out.pop();
-                } else if !rooted {
-                    out.push("..");
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    let joined = out.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".into(),
-        (false, false) => joined,
-    }
-}
 
 /// Go's `path.Base`.
 fn go_base(p: &str) -> String {
@@ -1737,6 +1710,8 @@ fn walk_changes(
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+
+    use hafen_oci::path::clean as go_clean;
 
     use super::*;
 

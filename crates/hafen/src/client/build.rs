@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use hafen_api::client::{self, encode, next_chunk};
-use hafen_api::models::JsonMessage;
+use hafen_api::client::{self, encode};
 use hafen_build::dockerignore::Patterns;
 use hyper::Method;
 
@@ -488,49 +487,28 @@ fn send(
     };
     let mut id = None;
     let mut failure = None;
-    let mut body = resp.into_body();
-    let mut pending = Vec::<u8>::new();
-    'read: loop {
-        let chunk = s.rt.block_on(next_chunk(&mut body))?;
-        let Some(chunk) = chunk else { break };
-        pending.extend_from_slice(&chunk);
-        let mut stream = serde_json::Deserializer::from_slice(&pending).into_iter::<JsonMessage>();
-        let mut consumed = 0;
-        loop {
-            match stream.next() {
-                Some(Ok(m)) => {
-                    consumed = stream.byte_offset();
-                    if let Some(d) = &m.error_detail {
-                        failure = Some((d.message.clone(), d.code.unwrap_or(1)));
-                        break 'read;
-                    }
-                    if let Some(e) = &m.error {
-                        failure = Some((e.clone(), 1));
-                        break 'read;
-                    }
-                    if let Some(aux) = &m.aux
-                        && let Some(i) = aux.get("ID").and_then(|v| v.as_str())
-                    {
-                        id = Some(i.to_string());
-                    }
-                    if let Some(t) = &m.stream
-                        && !t.starts_with("sha256:")
-                    {
-                        progress.text(t);
-                    }
-                }
-                Some(Err(e)) if e.is_eof() => break,
-                Some(Err(e)) => {
-                    return Err(CliError::Failed(format!(
-                        "cannot read the daemon's answer: {e}"
-                    )));
-                }
-                None => break,
-            }
+    super::images::read_messages(&s, resp, &mut |m| {
+        if let Some(d) = &m.error_detail {
+            failure = Some((d.message.clone(), d.code.unwrap_or(1)));
+            return Ok(false);
         }
-        pending.drain(..consumed);
+        if let Some(e) = &m.error {
+            failure = Some((e.clone(), 1));
+            return Ok(false);
+        }
+        if let Some(aux) = &m.aux
+            && let Some(i) = aux.get("ID").and_then(|v| v.as_str())
+        {
+            id = Some(i.to_string());
+        }
+        if let Some(t) = &m.stream
+            && !t.starts_with("sha256:")
+        {
+            progress.text(t);
+        }
         progress.draw();
-    }
+        Ok(true)
+    })?;
     progress.clear();
     if let Some((message, code)) = failure {
         eprintln!("ERROR: {message}");

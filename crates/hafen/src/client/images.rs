@@ -518,9 +518,41 @@ fn print_messages(
     s: &Session,
     resp: hyper::Response<hyper::body::Incoming>,
 ) -> Result<Vec<JsonMessage>, CliError> {
+    let mut seen = Vec::new();
+    read_messages(s, resp, &mut |m| {
+        if let Some(e) = m
+            .error_detail
+            .as_ref()
+            .map(|d| d.message.clone())
+            .or_else(|| m.error.clone())
+        {
+            return Err(CliError::Failed(e));
+        }
+        if let Some(t) = &m.stream {
+            out(t);
+        } else if let Some(st) = &m.status
+            && m.progress_detail.is_none()
+        {
+            match &m.id {
+                Some(id) => out(&format!("{id}: {st}\n")),
+                None => out(&format!("{st}\n")),
+            }
+        }
+        seen.push(m);
+        Ok(true)
+    })?;
+    Ok(seen)
+}
+
+/// Reads a stream of JSON messages as they come, giving each to `each`;
+/// it stops early when `each` says `false` or fails.
+pub(super) fn read_messages(
+    s: &Session,
+    resp: hyper::Response<hyper::body::Incoming>,
+    each: &mut dyn FnMut(JsonMessage) -> Result<bool, CliError>,
+) -> Result<(), CliError> {
     let mut body = resp.into_body();
     let mut pending = Vec::<u8>::new();
-    let mut seen = Vec::new();
     loop {
         let chunk = s.rt.block_on(next_chunk(&mut body))?;
         let Some(chunk) = chunk else { break };
@@ -531,25 +563,9 @@ fn print_messages(
             match stream.next() {
                 Some(Ok(m)) => {
                     consumed = stream.byte_offset();
-                    if let Some(e) = m
-                        .error_detail
-                        .as_ref()
-                        .map(|d| d.message.clone())
-                        .or_else(|| m.error.clone())
-                    {
-                        return Err(CliError::Failed(e));
+                    if !each(m)? {
+                        return Ok(());
                     }
-                    if let Some(t) = &m.stream {
-                        out(t);
-                    } else if let Some(st) = &m.status {
-                        if m.progress_detail.is_none() {
-                            match &m.id {
-                                Some(id) => out(&format!("{id}: {st}\n")),
-                                None => out(&format!("{st}\n")),
-                            }
-                        }
-                    }
-                    seen.push(m);
                 }
                 Some(Err(e)) if e.is_eof() => break,
                 Some(Err(e)) => {
@@ -562,7 +578,7 @@ fn print_messages(
         }
         pending.drain(..consumed);
     }
-    Ok(seen)
+    Ok(())
 }
 
 /// `hafen load`.
