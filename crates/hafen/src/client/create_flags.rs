@@ -1707,32 +1707,7 @@ fn csv_record(input: &str) -> Result<Vec<String>, String> {
 }
 
 /// Go's `path.Clean`.
-fn clean_path(p: &str) -> String {
-    if p.is_empty() {
-        return ".".to_string();
-    }
-    let rooted = p.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|l| *l != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            s => parts.push(s),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".to_string(),
-        (false, false) => joined,
-    }
-}
+use hafen_oci::path::clean as clean_path;
 
 /// Go's `filepath.Abs`: against the current directory.
 fn absolute(p: &str) -> String {
