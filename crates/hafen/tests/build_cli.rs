@@ -721,3 +721,46 @@ fn onbuild_triggers_labels_and_a_dockerfiles_own_ignore_file() {
         img["Config"]
     );
 }
+
+/// The CLI names its context directory by path and inode; a daemon that
+/// sees another directory at that path (here: the CLI runs in a mount
+/// namespace of its own, with a tmpfs over the path) refuses it, and the
+/// CLI sends the context as a tar instead.
+#[test]
+fn a_context_the_daemon_does_not_see_is_sent_as_a_tar() {
+    let d = daemon();
+    d.start();
+    let mnt = d.dir.path().join("mnt");
+    write(
+        &mnt,
+        &[
+            ("ctx/Dockerfile", "FROM busybox\nCOPY f /f\n"),
+            ("ctx/f", "the daemon's view\n"),
+        ],
+    );
+    let inner = d.cmd(&[
+        "build",
+        "-q",
+        "-t",
+        "seen",
+        mnt.join("ctx").to_str().unwrap(),
+    ]);
+    let script = format!(
+        "mount -t tmpfs none {m} && mkdir {m}/ctx && printf 'FROM busybox\\nCOPY f /f\\n' > {m}/ctx/Dockerfile && echo the client view > {m}/ctx/f && exec \"$0\" \"$@\"",
+        m = mnt.display()
+    );
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .stdin(std::process::Stdio::null());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(run(&d, "seen", "cat /f"), "the client view\n");
+}

@@ -2,6 +2,11 @@
 
 use std::collections::BTreeMap;
 
+/// The start of the error a daemon gives for a context directory it does
+/// not share with the client (the client then sends the context as a
+/// tar).
+pub const CONTEXT_NOT_SHARED: &str = "the build context directory is not shared with the daemon";
+
 /// The options of a build, from the query of `POST /build` (Docker's
 /// names: `t`, `dockerfile`, `buildargs`, ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,6 +46,10 @@ pub struct BuildOptions {
     /// instead of sent as a tar; the body is then empty, or the
     /// Dockerfile's text.
     pub context_dir: Option<String>,
+    /// With `context_dir`: the directory's `device:inode` as the client
+    /// sees it; the daemon refuses a directory that is not the same (the
+    /// client then sends a tar).
+    pub context_id: Option<String>,
     /// hafen's own secrets for `RUN --mount=type=secret` (the header
     /// `X-Hafen-Build-Secrets`: a percent-encoded JSON object of ID to
     /// content), never written into an image.

@@ -66,6 +66,7 @@ pub fn options(q: Option<&str>) -> Result<BuildOptions, ApiError> {
         outputs: opt("outputs"),
         version,
         context_dir: opt("hafen-context"),
+        context_id: opt("hafen-context-id"),
         secrets: BTreeMap::new(),
     })
 }

@@ -92,9 +92,21 @@ impl Engine {
         let (root, alone) = match &opts.context_dir {
             Some(local) => {
                 let root = std::path::PathBuf::from(local);
-                if !root.is_absolute() || !root.is_dir() {
+                // The client's directory, not one of the same name in
+                // another mount namespace.
+                let same = std::fs::metadata(&root)
+                    .ok()
+                    .filter(|m| m.is_dir())
+                    .is_some_and(|m| {
+                        use std::os::unix::fs::MetadataExt;
+                        opts.context_id
+                            .as_deref()
+                            .is_none_or(|id| id == format!("{}:{}", m.dev(), m.ino()))
+                    });
+                if !root.is_absolute() || !same {
                     return Err(BuildError::new(format!(
-                        "the build context {local:?} is not a directory here"
+                        "{}: {local}",
+                        hafen_api::models::CONTEXT_NOT_SHARED
                     )));
                 }
                 let mut text = String::new();

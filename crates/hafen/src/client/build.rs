@@ -298,37 +298,64 @@ pub fn build(g: &Global, a: BuildArgs) -> Result<(), CliError> {
                 a.context
             )));
         }
+        let mut stdin_dockerfile = None;
         if std::env::var_os("HAFEN_BUILD_SEND_CONTEXT").is_none() {
             // The daemon is on this machine: it reads the directory in
             // place (only the files a step reads are read, and those that
-            // did not change are not read again).
+            // did not change are not read again). The Dockerfile goes in
+            // the body.
             let abs = std::fs::canonicalize(&dir)
                 .map_err(|e| CliError::Failed(format!("unable to prepare context: {e}")))?;
-            query.push(format!("hafen-context={}", encode(&abs.to_string_lossy())));
-            return match dockerfile_arg.as_deref() {
+            let meta = std::fs::metadata(&abs)
+                .map_err(|e| CliError::Failed(format!("unable to prepare context: {e}")))?;
+            use std::os::unix::fs::MetadataExt;
+            let mut q = query.clone();
+            q.push(format!("hafen-context={}", encode(&abs.to_string_lossy())));
+            q.push(format!("hafen-context-id={}:{}", meta.dev(), meta.ino()));
+            let (rel, text) = match dockerfile_arg.as_deref() {
                 Some("-") => {
                     let mut text = Vec::new();
                     std::io::stdin().read_to_end(&mut text).map_err(|e| {
                         CliError::Failed(format!("cannot read the Dockerfile from stdin: {e}"))
                     })?;
-                    send(g, &a, query, text, output)
+                    stdin_dockerfile = Some(text.clone());
+                    (None, Some(text))
                 }
                 other => {
                     let file = match other {
                         None => abs.join("Dockerfile"),
                         Some(f) => std::env::current_dir().unwrap_or_default().join(f),
                     };
-                    if !file.is_file() {
-                        return Err(CliError::Failed(format!(
-                            "unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {}: no such file or directory",
-                            file.display()
-                        )));
-                    }
                     let file = std::fs::canonicalize(&file).unwrap_or(file);
-                    query.push(format!("dockerfile={}", encode(&file.to_string_lossy())));
-                    send(g, &a, query, Vec::new(), output)
+                    match file.strip_prefix(&abs) {
+                        Ok(rel) if file.is_file() => (
+                            Some(rel.to_string_lossy().into_owned()),
+                            std::fs::read(&file).ok(),
+                        ),
+                        // Missing, or outside the context: as a tar.
+                        _ => (None, None),
+                    }
                 }
             };
+            if let Some(text) = text {
+                if let Some(rel) = rel {
+                    q.push(format!("dockerfile={}", encode(&rel)));
+                }
+                match send(g, &a, q, text, output.clone(), true) {
+                    Err(CliError::Failed(m))
+                        if m.starts_with(hafen_api::models::CONTEXT_NOT_SHARED) =>
+                    {
+                        // Another machine or mount namespace: send a tar.
+                    }
+                    other => return other,
+                }
+            }
+        }
+        if let Some(text) = stdin_dockerfile {
+            let name = format!(".dockerfile.{}", std::process::id());
+            query.push(format!("dockerfile={}", encode(&name)));
+            let tar = context_tar(&dir, &name, Some((&name, &text)))?;
+            return send(g, &a, query, tar, output, false);
         }
         match dockerfile_arg.as_deref() {
             Some("-") => {
@@ -367,7 +394,7 @@ pub fn build(g: &Global, a: BuildArgs) -> Result<(), CliError> {
                                 let name = format!(".dockerfile.{}", std::process::id());
                                 query.push(format!("dockerfile={}", encode(&name)));
                                 let tar = context_tar(&dir, &name, Some((&name, &text)))?;
-                                return send(g, &a, query, tar, output);
+                                return send(g, &a, query, tar, output, false);
                             }
                         }
                     }
@@ -383,7 +410,7 @@ pub fn build(g: &Global, a: BuildArgs) -> Result<(), CliError> {
             }
         }
     };
-    send(g, &a, query, std::mem::take(&mut body), output)
+    send(g, &a, query, std::mem::take(&mut body), output, false)
 }
 
 fn send(
@@ -392,6 +419,7 @@ fn send(
     mut query: Vec<String>,
     body: Vec<u8>,
     output: Option<Output>,
+    in_place: bool,
 ) -> Result<(), CliError> {
     for t in &a.tags {
         query.push(format!("t={}", encode(t)));
@@ -511,6 +539,10 @@ fn send(
     })?;
     progress.clear();
     if let Some((message, code)) = failure {
+        if in_place && message.starts_with(hafen_api::models::CONTEXT_NOT_SHARED) {
+            // The caller sends a tar instead.
+            return Err(CliError::Failed(message));
+        }
         eprintln!("ERROR: {message}");
         return Err(CliError::Exit(
             u8::try_from(code).ok().filter(|c| *c != 0).unwrap_or(1),
