@@ -146,6 +146,7 @@ impl Engine {
                 source,
             })?;
         self.recover_containers();
+        self.clean_build_leftovers();
         self.networks.sweep_addresses();
         if let Err(e) = self.networks.bring_up() {
             tracing::warn!("networks: {e}");

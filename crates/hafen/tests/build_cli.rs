@@ -764,3 +764,34 @@ fn a_context_the_daemon_does_not_see_is_sent_as_a_tar() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(run(&d, "seen", "cat /f"), "the client view\n");
 }
+
+/// A daemon killed while a step runs: the next daemon removes the step's
+/// container and image and the build's temporary files.
+#[test]
+fn a_daemon_killed_in_the_middle_of_a_build_leaves_nothing_behind() {
+    let d = daemon();
+    let before = d.ok(&["images", "-aq"]);
+    let ctx = d.dir.path().join("ctx");
+    write(&ctx, &[("Dockerfile", "FROM busybox\nRUN sleep 60\n")]);
+    d.start();
+    let mut client = d
+        .cmd(&["build", "-q", ctx.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while d.ok(&["ps", "-q"]).trim().is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the step never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    d.kill_hard();
+    assert!(!client.wait().unwrap().success());
+    // The next daemon (started by this command) cleans up.
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+    assert_eq!(d.ok(&["images", "-aq"]), before);
+    assert!(!d.root().join("build/tmp").exists());
+}

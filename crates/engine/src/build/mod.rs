@@ -207,6 +207,43 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Removes what builds of a daemon that was killed left: their step
+    /// containers and images (labelled [`worker::STEP_LABEL`]) and their
+    /// temporary directories. Called at start, before any build.
+    pub(crate) fn clean_build_leftovers(&self) {
+        for ctr in self.containers.all() {
+            let (id, step) = {
+                let r = ctr.rec();
+                (
+                    r.id.clone(),
+                    r.config.labels.contains_key(worker::STEP_LABEL),
+                )
+            };
+            if step && let Err(e) = self.remove_container(&id, true, true) {
+                tracing::warn!("build: cannot remove the step container {id}: {e}");
+            }
+        }
+        let filters = hafen_image::ListFilters {
+            labels: vec![worker::STEP_LABEL.to_string()],
+            ..Default::default()
+        };
+        if let Ok(images) = self.images().list(&filters, true) {
+            for i in images.iter().filter(|i| i.repo_tags.is_empty()) {
+                if let Err(e) = self.images().delete_untagged(&i.id) {
+                    tracing::warn!("build: cannot remove the step image {}: {e}", i.id);
+                }
+            }
+        }
+        let tmp = self.build_dir().join("tmp");
+        if tmp.exists()
+            && let Err(e) = std::fs::remove_dir_all(&tmp)
+        {
+            tracing::warn!("build: cannot remove {}: {e}", tmp.display());
+        }
+    }
+}
+
 impl BuildBackend for Engine {
     fn build(
         &self,

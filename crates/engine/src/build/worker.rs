@@ -15,6 +15,10 @@ use hafen_oci::Digest;
 
 use crate::Engine;
 
+/// The label of a build step's containers and short-lived images: what a
+/// daemon killed in the middle of a build leaves, the next one removes.
+pub(super) const STEP_LABEL: &str = "io.hafen.build.step";
+
 /// The worker of one build.
 pub struct EngineWorker<'a> {
     pub(super) engine: &'a Engine,
@@ -51,7 +55,10 @@ impl EngineWorker<'_> {
     /// its own, so that builds at the same time do not share it).
     fn step_image(&self, layers: &[String]) -> Result<Digest, BuildError> {
         let config = ImageConfig {
-            config: Some(Default::default()),
+            config: Some(hafen_image::config::ContainerConfig {
+                labels: Some([(STEP_LABEL.to_string(), "1".to_string())].into()),
+                ..Default::default()
+            }),
             comment: format!("hafen build step {}", crate::containers::new_id()),
             ..ImageConfig::default()
         };
@@ -93,6 +100,7 @@ impl EngineWorker<'_> {
         host: HostConfig,
     ) -> Result<String, BuildError> {
         let mut config = ApiConfig {
+            labels: [(STEP_LABEL.to_string(), "1".to_string())].into(),
             image: image.to_string(),
             cmd: Some(args),
             entrypoint: Some(Vec::new()),
