@@ -164,10 +164,6 @@ pub struct RunSpec {
 
 /// The filesystem of the layer a `COPY` writes.
 pub trait Target {
-    /// What `path` is (symlinks followed inside the root).
-    fn kind(&self, path: &str) -> DestKind;
-    /// A file's content (symlinks followed inside the root).
-    fn read(&self, path: &str) -> Option<Vec<u8>>;
     /// Extracts a tar at `/`.
     fn extract(&self, tar: &mut dyn Read) -> std::result::Result<(), String>;
 }
@@ -1230,25 +1226,30 @@ impl Build<'_> {
             }),
         };
         // Heredoc sources become files in a temporary directory.
-        let heredoc_dir;
+        // (Kept until the copy is done.)
+        let mut heredoc_dir = None;
         let mut heredoc_items = Vec::new();
         if !c.heredocs.is_empty() {
-            heredoc_dir = tempfile_dir()?;
+            let dir = heredoc_dir.insert(
+                tempfile::Builder::new()
+                    .prefix("hafen-heredoc-")
+                    .tempdir()
+                    .map_err(|e| {
+                        BuildError::new(format!("cannot make a directory for heredocs: {e}"))
+                    })?,
+            );
             for h in &c.heredocs {
                 let content = if h.expand {
                     self.expand_heredoc(state, &h.content, line)?
                 } else {
                     h.content.clone()
                 };
-                let p = heredoc_dir.0.join(&h.name);
+                let p = dir.path().join(&h.name);
                 std::fs::write(&p, content)
                     .map_err(|e| BuildError::new(format!("cannot write a heredoc: {e}")))?;
                 heredoc_items.push(p);
             }
-        } else {
-            heredoc_dir = TempDir(PathBuf::new());
         }
-        let _keep = &heredoc_dir;
         let worker = self.worker;
         let memo = self.memo;
         // The files to copy and where they go, from a tree (the context or
@@ -1626,49 +1627,8 @@ fn health_text(h: &Health) -> String {
 
 /// What `path` is under `root` (symlinks followed inside it).
 fn kind_in(root: &Path, path: &str) -> DestKind {
-    let rel = copy::clean(path);
-    let rel = rel.trim_start_matches('/');
-    let mut p = root.to_path_buf();
-    let mut links = 0;
-    let mut parts: std::collections::VecDeque<String> = rel
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    let mut stack: Vec<String> = Vec::new();
-    while let Some(part) = parts.pop_front() {
-        if part == ".." {
-            stack.pop();
-            continue;
-        }
-        let candidate = root.join(
-            stack
-                .iter()
-                .chain([&part])
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("/"),
-        );
-        match std::fs::symlink_metadata(&candidate) {
-            Ok(m) if m.file_type().is_symlink() && links < 40 => {
-                links += 1;
-                let Ok(t) = std::fs::read_link(&candidate) else {
-                    return DestKind::Other;
-                };
-                let t = t.to_string_lossy().into_owned();
-                if t.starts_with('/') {
-                    stack.clear();
-                }
-                for c in t.split('/').rev().filter(|s| !s.is_empty()) {
-                    parts.push_front(c.to_string());
-                }
-            }
-            Ok(_) => stack.push(part),
-            Err(_) => return DestKind::Missing,
-        }
-    }
-    p.push(stack.join("/"));
-    match std::fs::metadata(&p) {
+    let rel = copy::in_scope(root, copy::clean(path).trim_start_matches('/'));
+    match std::fs::metadata(root.join(rel)) {
         Ok(m) if m.is_dir() => DestKind::Dir,
         Ok(_) => DestKind::Other,
         Err(_) => DestKind::Missing,
@@ -1706,30 +1666,6 @@ fn resolve_owner(root: &Path, text: &str) -> Result<(u32, u32)> {
         None => primary,
     };
     Ok((uid, gid))
-}
-
-/// A temporary directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if !self.0.as_os_str().is_empty() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-fn tempfile_dir() -> Result<TempDir> {
-    let base = std::env::temp_dir();
-    for i in 0..1000u32 {
-        let p = base.join(format!("hafen-heredoc-{}-{i}", std::process::id()));
-        if std::fs::create_dir(&p).is_ok() {
-            return Ok(TempDir(p));
-        }
-    }
-    Err(BuildError::new(
-        "cannot make a temporary directory for heredocs",
-    ))
 }
 
 #[cfg(test)]
@@ -1801,12 +1737,6 @@ mod tests {
         ) -> Result<Vec<String>> {
             struct Nowhere;
             impl Target for Nowhere {
-                fn kind(&self, _: &str) -> DestKind {
-                    DestKind::Missing
-                }
-                fn read(&self, _: &str) -> Option<Vec<u8>> {
-                    None
-                }
                 fn extract(&self, tar: &mut dyn Read) -> std::result::Result<(), String> {
                     std::io::copy(tar, &mut std::io::sink()).map_err(|e| e.to_string())?;
                     Ok(())

@@ -20,12 +20,8 @@ use hafen_build::dockerignore::Patterns;
 use serde_json::json;
 
 use crate::Engine;
+use progress::short;
 use worker::{EngineWorker, tempfile_in};
-
-fn short(id: &str) -> &str {
-    let hex = id.strip_prefix("sha256:").unwrap_or(id);
-    &hex[..12.min(hex.len())]
-}
 
 fn stream(text: impl Into<String>) -> JsonMessage {
     JsonMessage::stream(text)
@@ -117,8 +113,8 @@ impl Engine {
                 (root, (!text.is_empty()).then_some(text))
             }
             None => {
-                let alone = unpack_context(input, &tmp.0).map_err(BuildError::new)?;
-                (tmp.0.clone(), alone)
+                let alone = unpack_context(input, tmp.path()).map_err(BuildError::new)?;
+                (tmp.path().to_path_buf(), alone)
             }
         };
         let dockerfile_rel = hafen_build::copy::clean(&format!("/{}", opts.dockerfile));
@@ -212,6 +208,13 @@ impl Engine {
     /// containers and images (labelled [`worker::STEP_LABEL`]) and their
     /// temporary directories. Called at start, before any build.
     pub(crate) fn clean_build_leftovers(&self) {
+        // Every build holds a directory in `tmp` while it runs: none
+        // there, no build was cut short (and nothing to look for).
+        let tmp = self.build_dir().join("tmp");
+        let interrupted = std::fs::read_dir(&tmp).is_ok_and(|mut d| d.next().is_some());
+        if !interrupted {
+            return;
+        }
         for ctr in self.containers.all() {
             let (id, step) = {
                 let r = ctr.rec();
@@ -235,10 +238,7 @@ impl Engine {
                 }
             }
         }
-        let tmp = self.build_dir().join("tmp");
-        if tmp.exists()
-            && let Err(e) = std::fs::remove_dir_all(&tmp)
-        {
+        if let Err(e) = std::fs::remove_dir_all(&tmp) {
             tracing::warn!("build: cannot remove {}: {e}", tmp.display());
         }
     }

@@ -25,7 +25,8 @@ fn number(e: &Event) -> Option<usize> {
     }
 }
 
-fn short(id: &str) -> &str {
+/// The 12 characters of an ID that Docker shows.
+pub(super) fn short(id: &str) -> &str {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
     &hex[..12.min(hex.len())]
 }

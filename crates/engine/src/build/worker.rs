@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use hafen_api::models::{ContainerConfig as ApiConfig, ContainerCreate, HealthConfig, HostConfig};
 use hafen_build::builder::{Base, BuildError, CacheHit, MountSource, RunSpec, Target, Worker};
-use hafen_build::copy::DestKind;
 use hafen_image::ImageConfig;
 use hafen_oci::Digest;
 
@@ -168,18 +167,6 @@ struct RootTarget<'a> {
 }
 
 impl Target for RootTarget<'_> {
-    fn kind(&self, path: &str) -> DestKind {
-        match std::fs::metadata(self.root.join(path.trim_start_matches('/'))) {
-            Ok(m) if m.is_dir() => DestKind::Dir,
-            Ok(_) => DestKind::Other,
-            Err(_) => DestKind::Missing,
-        }
-    }
-
-    fn read(&self, path: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.root.join(path.trim_start_matches('/'))).ok()
-    }
-
     fn extract(&self, tar: &mut dyn Read) -> Result<(), String> {
         crate::containers::archive::put_as(
             self.root,
@@ -249,7 +236,7 @@ impl Worker for EngineWorker<'_> {
         };
         let mut binds = Vec::new();
         let mut tmpfs = std::collections::BTreeMap::new();
-        let secrets = tempfile_in(&self.dir)?;
+        let mut secrets = None;
         for (i, (target, source)) in spec.mounts.iter().enumerate() {
             match source {
                 MountSource::Bind { host, readonly } => binds.push(format!(
@@ -277,7 +264,11 @@ impl Worker for EngineWorker<'_> {
                     gid,
                     mode,
                 } => {
-                    let f = secrets.0.join(format!("secret-{i}"));
+                    let dir = match &mut secrets {
+                        Some(d) => d,
+                        None => secrets.insert(tempfile_in(&self.dir)?),
+                    };
+                    let f = dir.path().join(format!("secret-{i}"));
                     std::fs::write(&f, content).map_err(fail)?;
                     let _ = std::os::unix::fs::chown(&f, Some(*uid), Some(*gid));
                     use std::os::unix::fs::PermissionsExt;
@@ -324,7 +315,7 @@ impl Worker for EngineWorker<'_> {
     ) -> Result<(), BuildError> {
         if layers.is_empty() {
             let empty = tempfile_in(&self.dir)?;
-            return f(&empty.0);
+            return f(empty.path());
         }
         self.in_container(layers, vec!["/bin/true".into()], None, no_network(), |id| {
             self.in_rootfs(id, f)
@@ -466,19 +457,14 @@ impl EngineWorker<'_> {
     }
 }
 
-/// A temporary directory below `dir`, removed when dropped.
-pub(super) struct TempDir(pub PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-pub(super) fn tempfile_in(dir: &Path) -> Result<TempDir, BuildError> {
+/// A temporary directory below `<dir>/tmp`, removed when dropped. A
+/// build holds one while it runs: what is left there after a daemon was
+/// killed tells the next daemon to clean up.
+pub(super) fn tempfile_in(dir: &Path) -> Result<tempfile::TempDir, BuildError> {
     let base = dir.join("tmp");
     std::fs::create_dir_all(&base).map_err(fail)?;
-    let p = base.join(crate::containers::new_id());
-    std::fs::create_dir(&p).map_err(fail)?;
-    Ok(TempDir(p))
+    tempfile::Builder::new()
+        .prefix("build-")
+        .tempdir_in(&base)
+        .map_err(fail)
 }

@@ -226,6 +226,19 @@ fn context_tar(
         .map_err(|e| CliError::Failed(format!("cannot make the context: {e}")))
 }
 
+/// The context tar with a Dockerfile that is not in the directory (from
+/// stdin or elsewhere) added under a name of its own, as the docker CLI
+/// does; the query names it.
+fn context_with_dockerfile(
+    dir: &Path,
+    query: &mut Vec<String>,
+    text: &[u8],
+) -> Result<Vec<u8>, CliError> {
+    let name = format!(".dockerfile.{}", std::process::id());
+    query.push(format!("dockerfile={}", encode(&name)));
+    context_tar(dir, &name, Some((&name, text)))
+}
+
 /// What the progress display shows.
 struct Progress {
     live: bool,
@@ -352,9 +365,7 @@ pub fn build(g: &Global, a: BuildArgs) -> Result<(), CliError> {
             }
         }
         if let Some(text) = stdin_dockerfile {
-            let name = format!(".dockerfile.{}", std::process::id());
-            query.push(format!("dockerfile={}", encode(&name)));
-            let tar = context_tar(&dir, &name, Some((&name, &text)))?;
+            let tar = context_with_dockerfile(&dir, &mut query, &text)?;
             return send(g, &a, query, tar, output, false);
         }
         match dockerfile_arg.as_deref() {
@@ -363,9 +374,7 @@ pub fn build(g: &Global, a: BuildArgs) -> Result<(), CliError> {
                 std::io::stdin().read_to_end(&mut text).map_err(|e| {
                     CliError::Failed(format!("cannot read the Dockerfile from stdin: {e}"))
                 })?;
-                let name = format!(".dockerfile.{}", std::process::id());
-                query.push(format!("dockerfile={}", encode(&name)));
-                context_tar(&dir, &name, Some((&name, &text)))?
+                context_with_dockerfile(&dir, &mut query, &text)?
             }
             other => {
                 let rel = match other {
@@ -391,9 +400,7 @@ pub fn build(g: &Global, a: BuildArgs) -> Result<(), CliError> {
                                 let text = std::fs::read(&file_abs).map_err(|e| {
                                     CliError::Failed(format!("cannot read {f}: {e}"))
                                 })?;
-                                let name = format!(".dockerfile.{}", std::process::id());
-                                query.push(format!("dockerfile={}", encode(&name)));
-                                let tar = context_tar(&dir, &name, Some((&name, &text)))?;
+                                let tar = context_with_dockerfile(&dir, &mut query, &text)?;
                                 return send(g, &a, query, tar, output, false);
                             }
                         }
